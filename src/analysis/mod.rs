@@ -1,0 +1,3 @@
+//! Pre-memorization analysis of learning dynamics.
+
+pub mod dynamics;

@@ -1,0 +1,8 @@
+//! `premem grade`: placeholder until its stage lands.
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("`premem grade` is not built yet")
+}

@@ -1,0 +1,8 @@
+//! `premem sample`: placeholder until its stage lands.
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("`premem sample` is not built yet")
+}

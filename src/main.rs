@@ -1,0 +1,53 @@
+//! The `premem` command line. Library errors are typed; this edge adds
+//! context with anyhow and maps failures to exit codes (1 = a stage or
+//! command failed, 2 = invalid input).
+
+use clap::{Parser, Subcommand};
+
+use premem::cli;
+
+#[derive(Parser)]
+#[command(
+    name = "premem",
+    version,
+    about = "Fine-tune, sample and score an LLM on reasoning data in cached stages, then report pre-memorization train accuracy",
+    long_about = None
+)]
+struct Cli {
+    /// Print only warnings and errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+
+    /// More log output (-v: debug, -vv: trace).
+    #[arg(long, short, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Score target perplexities of a dataset under a model; CSV to stdout.
+    Score(cli::score::Args),
+    /// Sample completions for a dataset's prompts; JSONL to stdout.
+    Sample(cli::sample::Args),
+    /// Grade a sample against a reference answer.
+    Grade(cli::grade::Args),
+}
+
+fn main() {
+    let args = Cli::parse();
+    cli::init_logging(args.quiet, args.verbose);
+
+    let result = match args.command {
+        Command::Score(a) => cli::score::run(a),
+        Command::Sample(a) => cli::sample::run(a),
+        Command::Grade(a) => cli::grade::run(a),
+    };
+
+    if let Err(error) = result {
+        eprintln!("error: {error:#}");
+        std::process::exit(cli::exit_code(&error));
+    }
+}
