@@ -1,0 +1,3 @@
+//! premem's integration tests, one binary with a module per area.
+
+mod helpers;
