@@ -16,6 +16,7 @@ Everything runs offline; the outputs are committed, so rerunning the script
 is only needed when a fixture changes.
 """
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -137,18 +138,6 @@ def make_tiny():
                         proj.bias.normal_(0.0, 0.1)
         round_weights(model, dtype)
 
-        out = FIXTURES / f"tiny_{kind}"
-        out.mkdir(parents=True, exist_ok=True)
-        for old in out.glob("*.safetensors*"):
-            old.unlink()
-        save = model.to(dtype)
-        kwargs = {"max_shard_size": shard} if shard else {}
-        save.save_pretrained(out, safe_serialization=True, **kwargs)
-        model = model.to(torch.float32)
-        tok.save(str(out / "tokenizer.json"))
-        for extra in ("generation_config.json",):
-            (out / extra).unlink(missing_ok=True)
-
         input_ids = [tok.token_to_id("<|im_start|>")] + tok.encode(PROMPT_TEXT + TARGET_TEXT).ids
         with torch.no_grad():
             logits = model(torch.tensor([input_ids])).logits[0]
@@ -171,7 +160,22 @@ def make_tiny():
             "score": target_nll(model, tok, PROMPT_TEXT, TARGET_TEXT),
             "weights_dtype": str(dtype).removeprefix("torch."),
         }
+        out = FIXTURES / f"tiny_{kind}"
+        out.mkdir(parents=True, exist_ok=True)
+        for old in out.glob("*.safetensors*"):
+            old.unlink()
+        # Save a converted copy: `Module.to` converts in place, and would
+        # also round the model's RoPE frequency buffer.
+        kwargs = {"max_shard_size": shard} if shard else {}
+        copy.deepcopy(model).to(dtype).save_pretrained(out, safe_serialization=True, **kwargs)
+        tok.save(str(out / "tokenizer.json"))
+        (out / "generation_config.json").unlink(missing_ok=True)
         (out / "expected.json").write_text(json.dumps(expected) + "\n")
+
+        reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
+        with torch.no_grad():
+            again = reloaded(torch.tensor([input_ids])).logits[0]
+        assert (again - logits).abs().max() < 1e-5, f"{kind}: the saved folder does not reproduce the logits"
         print(kind, "vocab", vocab_size, "logit max", float(logits.abs().max()))
 
 
