@@ -40,22 +40,23 @@ pub fn extract(format: Format, role: Role, text: &str) -> Option<String> {
         (Format::Math, _) => last(boxed_answers(text)).or_else(|| last(phrase_answers(text))),
     }?;
 
-    let stripped = strip_wrappers(&candidate);
+    let stripped = strip_wrappers(candidate);
     (!stripped.is_empty()).then_some(stripped)
 }
 
 /// Returns the last candidate, the one a solution states at its end.
-pub fn last(candidates: Vec<String>) -> Option<String> {
+/// Candidates borrow from the text, so finding many costs no copies.
+pub fn last(candidates: Vec<&str>) -> Option<&str> {
     candidates.into_iter().last()
 }
 
 /// Finds the text after each `####` marker, up to the end of its line.
-pub fn hash_answers(text: &str) -> Vec<String> {
+pub fn hash_answers(text: &str) -> Vec<&str> {
     text.match_indices("####")
         .map(|(start, marker)| {
             let rest = &text[start + marker.len()..];
             let rest = rest.trim_start_matches('#');
-            rest.lines().next().unwrap_or("").trim().to_string()
+            rest.lines().next().unwrap_or("").trim()
         })
         .collect()
 }
@@ -66,7 +67,7 @@ pub fn hash_answers(text: &str) -> Vec<String> {
 /// one linear pass, so unbalanced input cannot cause quadratic rescans. An
 /// unbraced argument (`\boxed 5`) runs to the next space, `$` or end. A
 /// `\boxed{` whose brace never closes yields no candidate.
-pub fn boxed_answers(text: &str) -> Vec<String> {
+pub fn boxed_answers(text: &str) -> Vec<&str> {
     let closing = matching_braces(text);
     let mut answers = Vec::new();
 
@@ -84,14 +85,13 @@ pub fn boxed_answers(text: &str) -> Vec<String> {
             let open = after + skipped;
             if text[open..].starts_with('{') {
                 if let Some(&Some(close)) = closing.get(open) {
-                    answers.push((start, text[open + 1..close].to_string()));
+                    answers.push((start, &text[open + 1..close]));
                 }
             } else if skipped > 0 {
-                let word: String = text[open..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace() && *c != '$')
-                    .collect();
-                answers.push((start, word));
+                let word_end = text[open..]
+                    .find(|c: char| c.is_whitespace() || c == '$')
+                    .map_or(text.len(), |offset| open + offset);
+                answers.push((start, &text[open..word_end]));
             }
         }
     }
@@ -143,7 +143,7 @@ const ANSWER_PHRASES: [&str; 4] = [
 /// list (`1, 3`) does not end it. When a longer phrase contains a shorter
 /// one ("the final answer is" contains "answer is"), the overlapping
 /// shorter match is dropped.
-pub fn phrase_answers(text: &str) -> Vec<String> {
+pub fn phrase_answers(text: &str) -> Vec<&str> {
     let lower = text.to_ascii_lowercase();
     let mut spans: Vec<(usize, usize)> = Vec::new();
 
@@ -160,7 +160,7 @@ pub fn phrase_answers(text: &str) -> Vec<String> {
     spans.sort();
     spans
         .into_iter()
-        .map(|(_, end)| cut_sentence(text[end..].lines().next().unwrap_or("")).to_string())
+        .map(|(_, end)| cut_sentence(text[end..].lines().next().unwrap_or("")))
         .collect()
 }
 
@@ -255,7 +255,7 @@ mod tests {
     #[test]
     fn hash_answers_reads_each_marker() {
         let found = hash_answers("a\n#### 5\nmore\n#### 1,000 dollars");
-        assert_eq!(found, vec!["5".to_string(), "1,000 dollars".to_string()]);
+        assert_eq!(found, vec!["5", "1,000 dollars"]);
     }
 
     #[test]
@@ -279,13 +279,13 @@ mod tests {
             ("Final Answer: The final answer is $7$. I hope", "$7$"),
         ];
         for (text, expected) in cases {
-            assert_eq!(last(phrase_answers(text)).as_deref(), Some(expected), "{text}");
+            assert_eq!(last(phrase_answers(text)), Some(expected), "{text}");
         }
     }
 
     #[test]
     fn last_takes_final_candidate() {
-        assert_eq!(last(vec!["1".into(), "2".into()]).as_deref(), Some("2"));
+        assert_eq!(last(vec!["1", "2"]), Some("2"));
         assert_eq!(last(Vec::new()), None);
     }
 

@@ -15,12 +15,12 @@ const SPACING_COMMANDS: [&str; 10] = [
     "\\bigr", "\\limits",
 ];
 
-/// Spacing commands written with a symbol (`\!`, `\,`, ...), deleted.
-const SPACING_SYMBOLS: [&str; 5] = ["\\!", "\\,", "\\;", "\\:", "\\ "];
+/// Positive spacing commands written with a symbol, replaced by a space.
+const SPACING_SYMBOLS: [&str; 4] = ["\\,", "\\;", "\\:", "\\ "];
 
 /// Commands whose braced argument is shown as plain text and kept.
-const TEXT_COMMANDS: [&str; 7] = [
-    "\\text", "\\textbf", "\\textit", "\\textrm", "\\mbox", "\\mathrm", "\\mathbf",
+const TEXT_COMMANDS: [&str; 8] = [
+    "\\text", "\\textbf", "\\textit", "\\textrm", "\\textnormal", "\\mbox", "\\mathrm", "\\mathbf",
 ];
 
 /// Cleans a whole extracted answer: deletes spacing and sizing commands,
@@ -38,6 +38,9 @@ pub fn clean(format: Format, answer: &str) -> String {
     for command in SPACING_COMMANDS {
         text = remove_command(&text, command);
     }
+    // `\!` is a negative space, as in `112,\!875`; deleting it keeps the
+    // digits of a thousands group together.
+    text = text.replace("\\!", "");
     for symbol in SPACING_SYMBOLS {
         text = text.replace(symbol, " ");
     }
@@ -99,7 +102,7 @@ fn drop_trailing_text_unit(text: &str) -> String {
     let Some(body) = without_power.strip_suffix('}') else {
         return text.to_string();
     };
-    for command in ["\\text{", "\\mbox{", "\\textrm{", "\\mathrm{"] {
+    for command in ["\\text{", "\\mbox{", "\\textrm{", "\\textnormal{", "\\mathrm{"] {
         let Some(start) = body.rfind(command) else {
             continue;
         };

@@ -1,3 +1,5 @@
 //! premem's integration tests, one binary with a module per area.
 
+mod grade;
+mod grade_cases;
 mod helpers;
