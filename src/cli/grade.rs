@@ -53,9 +53,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn print_one(explanation: &Explanation, show_answers: bool) {
     println!("{}", explanation.outcome.name());
     if show_answers {
-        let shown = |answer: &Option<String>| answer.clone().unwrap_or_else(|| "-".into());
-        println!("reference: {}", shown(&explanation.reference_normalized));
-        println!("sample: {}", shown(&explanation.sample_normalized));
+        let display = |answer: &Option<String>| answer.clone().unwrap_or_else(|| "-".into());
+        println!("reference: {}", display(&explanation.reference_normalized));
+        println!("sample: {}", display(&explanation.sample_normalized));
     }
 }
 
@@ -91,7 +91,7 @@ fn grade_file(format: Format, path: &Path, show_answers: bool) -> anyhow::Result
 }
 
 /// Parses one line into a JSON object with string fields `reference` and
-/// `sample`; the error message says what is wrong.
+/// `sample`, or returns a message that names the problem.
 fn parse_record(raw: &str) -> Result<Map<String, Value>, String> {
     let value: Value = serde_json::from_str(raw).map_err(|e| format!("invalid JSON: {e}"))?;
     let Value::Object(record) = value else {

@@ -49,10 +49,10 @@ impl Shape {
 ///
 /// - GSM8k answers are always scalars. When the text is not a closed-form
 ///   number (`She has 18`), its first number is the answer.
-/// - MATH: `(a,b)`, `[a,b)` and the like, whose opening bracket closes at
-///   the very end, are ordered; `\{a,b\}` and bare top-level comma lists are
-///   unordered; anything else is a scalar. `(x+1)(x-2)` is a scalar because
-///   its first parenthesis closes before the end.
+/// - MATH: `(a,b)`, `[a,b)` and the like are ordered when their opening
+///   bracket closes at the very end. `\{a,b\}` and bare top-level comma
+///   lists are unordered, and anything else is a scalar. `(x+1)(x-2)` is a
+///   scalar because its first parenthesis closes before the end.
 pub fn shape(format: Format, cleaned: &str) -> Shape {
     if format == Format::Gsm8k {
         return Shape::Scalar(gsm8k_scalar(cleaned));
@@ -86,13 +86,30 @@ pub fn shape(format: Format, cleaned: &str) -> Shape {
 }
 
 /// Canonical GSM8k value: the element if it is a closed-form number, else
-/// the first number in the text, else the element text itself.
+/// the first number of a prose answer, else the element text itself.
+///
+/// The first number is taken only when everything else in the text is
+/// words and punctuation (`She has 18 left`). Math around the number means
+/// the answer is an expression the evaluator rejected, such as
+/// `10^{10^{10}}`, and its first digits are not its value.
 fn gsm8k_scalar(cleaned: &str) -> String {
     let element = normalize::element(cleaned);
     if numeric::evaluate(&element).is_some() {
         return element;
     }
-    normalize::first_number(cleaned).unwrap_or(element)
+
+    let Some(number) = normalize::first_number(cleaned) else {
+        return element;
+    };
+    let rest = cleaned.replacen(&number, "", 1);
+    let is_prose = rest
+        .chars()
+        .all(|c| c.is_alphabetic() || c.is_whitespace() || ".,:;!?'\"".contains(c));
+    if is_prose {
+        number
+    } else {
+        element
+    }
 }
 
 /// Tells whether every bracket in `inner` closes inside it, so that the

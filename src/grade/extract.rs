@@ -127,11 +127,14 @@ fn matching_braces(text: &str) -> Vec<Option<usize>> {
 }
 
 /// Phrases that introduce a final answer in prose, matched case-insensitively.
-const ANSWER_PHRASES: [&str; 4] = [
+/// The bold forms cover markdown labels such as `**Final Answer**: 5`.
+const ANSWER_PHRASES: [&str; 6] = [
     "the final answer is",
     "final answer:",
+    "final answer**:",
     "the answer is",
     "answer:",
+    "answer**:",
 ];
 
 /// Finds the text after each answer phrase ("The answer is X", "Final
@@ -191,8 +194,9 @@ fn cut_sentence(line: &str) -> &str {
 /// `\[..\]`, `\(..\)`), and trailing punctuation (`72.`, `72,`, `72!`).
 ///
 /// Only delimiters that wrap the whole answer are removed, so `$5 + $3`
-/// stays intact; a leading `$` of a dollar amount is left for the
-/// normalizer, which drops currency signs.
+/// stays intact. A leading `$` of a dollar amount is left for the
+/// normalizer, which drops currency signs. A leading colon (`The answer
+/// is: 5`) is removed too.
 pub fn strip_wrappers(answer: &str) -> String {
     let mut current = answer.trim().to_string();
     loop {
@@ -208,6 +212,7 @@ pub fn strip_wrappers(answer: &str) -> String {
 fn strip_once(answer: &str) -> String {
     let trimmed = answer
         .trim()
+        .trim_start_matches(':')
         .trim_end_matches(['.', ',', ';', '!', ':'])
         .trim();
 

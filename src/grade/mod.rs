@@ -117,7 +117,7 @@ pub fn reference_answer(format: Format, reference: &str) -> Option<String> {
 
 /// Longest extracted answer that is normalized, in bytes. Longer answers
 /// are compared by their exact text, which bounds the normalizer's work on
-/// adversarial input; the longest MATH training reference answer is 139
+/// adversarial input. The longest MATH training reference answer is 139
 /// bytes after normalization.
 pub const MAX_ANSWER_BYTES: usize = 2000;
 

@@ -1,8 +1,8 @@
 //! Answer normalization: rewrites an extracted answer into a canonical text
 //! so that notational variants of one value compare equal.
 //!
-//! The rules follow the spirit of the MATH benchmark's string checker
-//! (Hendrycks et al. 2021) but are written from scratch. Normalization runs
+//! The rules cover the LaTeX variants common in MATH solutions and model
+//! outputs (`\left`, `\dfrac`, `\text{}`, units, degrees). Normalization runs
 //! in two stages: [`clean`] works on the whole answer (it must run before
 //! the answer is split into list elements, because it decides what a comma
 //! means), and [`element`] canonicalizes one scalar element.
