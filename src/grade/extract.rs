@@ -191,7 +191,8 @@ fn cut_sentence(line: &str) -> &str {
 
 /// Strips presentation around an answer until nothing changes: markdown
 /// bold or italics (`**72**`), inline and display math delimiters (`$..$`,
-/// `\[..\]`, `\(..\)`), and trailing punctuation (`72.`, `72,`, `72!`).
+/// `\[..\]`, `\(..\)`), trailing punctuation (`72.`, `72,`, `72!`) and
+/// trailing special tokens (`72<|im_end|>`, `72</s>`).
 ///
 /// Only delimiters that wrap the whole answer are removed, so `$5 + $3`
 /// stays intact. A leading `$` of a dollar amount is left for the
@@ -232,6 +233,16 @@ fn strip_once(answer: &str) -> String {
         if wrapped {
             let inner = &trimmed[open.len()..trimmed.len() - close.len()];
             return inner.trim().to_string();
+        }
+    }
+
+    // A tokenizer's end marker decoded into the text: `72<|im_end|>`, `72</s>`.
+    if let Some(inner) = trimmed.strip_suffix("</s>") {
+        return inner.trim().to_string();
+    }
+    if trimmed.ends_with("|>") {
+        if let Some(start) = trimmed.rfind("<|") {
+            return trimmed[..start].trim().to_string();
         }
     }
 
@@ -303,6 +314,8 @@ mod tests {
             ("**$8$**.", "8"),
             ("$5 + $3", "$5 + $3"),
             ("12.", "12"),
+            ("72<|im_end|>", "72"),
+            ("**72**</s>", "72"),
         ];
         for (raw, expected) in cases {
             assert_eq!(strip_wrappers(raw), expected, "{raw}");

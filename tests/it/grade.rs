@@ -86,21 +86,27 @@ fn math_references_grade_themselves() {
 /// Longest time one `grade` call may take.
 const CALL_LIMIT: Duration = Duration::from_millis(10);
 
+/// Extra timings of a call that ran over [`CALL_LIMIT`].
+const RETIMINGS: usize = 2;
+
 /// Slowest call seen by the property tests, in nanoseconds; each new
 /// maximum is printed (see it with `--nocapture`).
 static SLOWEST_CALL_NANOS: AtomicU64 = AtomicU64::new(0);
 
 /// Grades `text` as sample and as reference in both formats, and returns
-/// the slowest of the four calls. A call over [`CALL_LIMIT`] is timed once
-/// more and the faster run is kept, so that a preemption on a busy machine
-/// does not fail the test while a slow input still does.
+/// the slowest of the four calls. A call over [`CALL_LIMIT`] is timed up to
+/// [`RETIMINGS`] more times and the fastest run is kept, so that preemption
+/// on a busy machine does not fail the test while a slow input still does.
 fn slowest_grading(text: &str) -> Duration {
     let mut slowest = Duration::ZERO;
     for format in [Format::Gsm8k, Format::Math] {
         let calls: [(&str, &str); 2] = [("\\boxed{5} #### 5", text), (text, text)];
         for (reference, sample) in calls {
             let mut elapsed = time_grade(format, reference, sample);
-            if elapsed > CALL_LIMIT {
+            for _ in 0..RETIMINGS {
+                if elapsed <= CALL_LIMIT {
+                    break;
+                }
                 elapsed = elapsed.min(time_grade(format, reference, sample));
             }
             slowest = slowest.max(elapsed);

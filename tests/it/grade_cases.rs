@@ -71,6 +71,7 @@ pub const CASES: &[Case] = &[
     row(Gsm8k, "#### 72", "#### 7,2", Wrong, "comma not a thousands separator"),
     row(Gsm8k, "#### 10", "#### 10^{10^{10}}", Wrong, "expression not read as first number"),
     row(Gsm8k, "#### 72", "The answer is: 72", Correct, "colon after answer phrase"),
+    row(Gsm8k, "#### 72", "#### 72<|im_end|>", Correct, "special token after answer"),
     // MATH extraction.
     row(Math, "So $x = \\boxed{5}$.", "Thus \\boxed{5}.", Correct, "plain boxed match"),
     row(Math, "\\boxed{7}", "Therefore \\[ \\boxed{7}. \\]", Correct, "boxed inside display math (public graders)"),
