@@ -1,4 +1,6 @@
 //! premem's integration tests, one binary with a module per area.
 
+mod grade;
+mod grade_cases;
 mod helpers;
 mod model;
