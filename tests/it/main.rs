@@ -1,4 +1,5 @@
 //! premem's integration tests, one binary with a module per area.
 
 mod helpers;
+mod robustness;
 mod synth;
