@@ -170,8 +170,8 @@ pub struct Selection {
 ///
 /// Filtering strategies (`premem`, `ifd`) draw uniformly among eligible
 /// candidates; when fewer are eligible than requested they fill the rest
-/// with the nearest misses (lowest PM, or highest IFD, ties by id) and say
-/// so in the note. When fewer than `n` candidates remain, all of them are
+/// with the nearest misses (lowest PM, or highest IFD, ties by id) and
+/// report the fill in the note. When fewer than `n` candidates remain, all of them are
 /// returned with a note.
 pub fn select(
     strategy: &Strategy,
@@ -328,7 +328,7 @@ pub struct CurvePoint {
 pub struct DataEfficiency {
     /// Random's best mean accuracy.
     pub target_accuracy: f64,
-    /// Fewest examples at which random reaches its best accuracy.
+    /// Minimum number of examples at which random reaches its best accuracy.
     pub random_examples: f64,
     /// Examples premem needs to reach the target, by linear interpolation.
     pub premem_examples: f64,
@@ -341,7 +341,7 @@ pub struct DataEfficiency {
 pub enum NoRatio {
     /// A curve has no points.
     EmptyCurve { strategy: &'static str },
-    /// A point holds a non-finite value.
+    /// A point contains a non-finite value.
     InvalidPoint { strategy: &'static str, index: usize },
     /// Premem's best accuracy stays below random's best.
     NeverReached { target: f64, premem_best: f64 },

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Perturbation {
     /// Text appended after the prompt, which the model must continue.
-    /// The sample that grading sees starts with this text (see
+    /// The text the grader reads starts with this prefix (see
     /// [`text_for_grading`]).
     AnswerPrefix { text: String },
     /// One letter doubled in a fraction `rate` (0 to 1) of the prompt's
@@ -90,7 +90,7 @@ pub fn apply(perturbation: &Perturbation, prompt: &str, example_id: &str, seed: 
     }
 }
 
-/// Returns the text that grading sees for a sample drawn after a perturbed
+/// Returns the text the grader reads for a sample drawn after a perturbed
 /// prompt: the prefix followed by the continuation for an answer prefix,
 /// because the prefix is part of the model's answer; the continuation
 /// unchanged otherwise.

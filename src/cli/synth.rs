@@ -26,11 +26,11 @@ pub struct Args {
     #[arg(long)]
     seed: Option<u64>,
 
-    /// Fewest solution steps per problem.
+    /// Minimum number of solution steps per problem.
     #[arg(long)]
     min_steps: Option<usize>,
 
-    /// Most solution steps per problem (at most 8).
+    /// Maximum number of solution steps per problem (at most 8).
     #[arg(long)]
     max_steps: Option<usize>,
 

@@ -76,9 +76,9 @@ impl Operation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SynthConfig {
-    /// Fewest solution steps (operations) per problem.
+    /// Minimum number of solution steps (operations) per problem.
     pub min_steps: usize,
-    /// Most solution steps per problem, at most [`MAX_STEPS`].
+    /// Maximum number of solution steps per problem, at most [`MAX_STEPS`].
     pub max_steps: usize,
     /// Operations the steps may use.
     pub operations: Vec<Operation>,

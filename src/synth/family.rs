@@ -2,7 +2,7 @@
 //! wording. Two problems of one family need the same chain of operations
 //! and take their operands from the same earlier quantities.
 //!
-//! Quantity 0 is the starting quantity given in the question; step `i`
+//! Quantity 0 is the starting quantity given in the question. Step `i`
 //! (0-based) defines quantity `i + 1` from an earlier quantity and either a
 //! number given in the question or a second earlier quantity. A family's id
 //! lists the steps, for example `mul(q0,n)>add(q1,n)>sub(q2,q0)`: step 1
@@ -73,7 +73,7 @@ impl Family {
         Family { steps: chain }
     }
 
-    /// The family id, as written in the `family` field of generated files.
+    /// Returns the family id, as written in the `family` field of generated files.
     pub fn id(&self) -> String {
         self.to_string()
     }

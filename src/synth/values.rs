@@ -17,25 +17,25 @@ pub struct Values {
     pub quantities: Vec<i64>,
     /// The given right operand of each step, None where the step uses an
     /// earlier quantity.
-    pub given: Vec<Option<i64>>,
+    pub given_operands: Vec<Option<i64>>,
 }
 
 impl Values {
     /// Numbers stated in the question, in the order the question states them.
     pub fn stated(&self) -> Vec<i64> {
-        std::iter::once(self.quantities[0]).chain(self.given.iter().flatten().copied()).collect()
+        std::iter::once(self.quantities[0]).chain(self.given_operands.iter().flatten().copied()).collect()
     }
 
     /// The final answer.
     pub fn answer(&self) -> i64 {
-        *self.quantities.last().expect("quantities always holds quantity 0")
+        *self.quantities.last().expect("quantities always contains quantity 0")
     }
 
     /// Left and right operand values of step `index`.
     pub fn operands(&self, family: &Family, index: usize) -> (i64, i64) {
         let step = family.steps[index];
         let right = match step.right {
-            Operand::Given => self.given[index].expect("a given operand has a value"),
+            Operand::Given => self.given_operands[index].expect("a given operand has a value"),
             Operand::Quantity(q) => self.quantities[q],
         };
         (self.quantities[step.left], right)
@@ -51,18 +51,18 @@ pub fn draw_values(family: &Family, config: &SynthConfig, rng: &mut ChaCha8Rng) 
 
 fn draw_once(family: &Family, config: &SynthConfig, rng: &mut ChaCha8Rng) -> Option<Values> {
     let mut quantities = vec![rng.gen_range(config.min_value..=config.max_value)];
-    let mut given = Vec::with_capacity(family.steps.len());
+    let mut given_operands = Vec::with_capacity(family.steps.len());
 
     for step in &family.steps {
         let left = quantities[step.left];
         let right = match step.right {
             Operand::Quantity(q) => {
-                given.push(None);
+                given_operands.push(None);
                 quantities[q]
             }
             Operand::Given => {
                 let value = draw_operand(step.operation, left, config, rng)?;
-                given.push(Some(value));
+                given_operands.push(Some(value));
                 value
             }
         };
@@ -75,7 +75,7 @@ fn draw_once(family: &Family, config: &SynthConfig, rng: &mut ChaCha8Rng) -> Opt
         quantities.push(result);
     }
 
-    Some(Values { quantities, given })
+    Some(Values { quantities, given_operands })
 }
 
 /// Draws a given right operand for `left op _`; None when no operand fits.

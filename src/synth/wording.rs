@@ -231,7 +231,7 @@ impl Surface {
         for (index, step) in family.steps.iter().enumerate() {
             let kind = step_kind(step.operation, step.right);
             let template = question_sentences(kind)[self.sentences[index]];
-            let given = values.given[index].map(|b| b.to_string()).unwrap_or_default();
+            let given = values.given_operands[index].map(|b| b.to_string()).unwrap_or_default();
             sentences.push(fill(template, &self.step_fields(family, index, given)));
         }
 

@@ -57,7 +57,7 @@ fn perturbation_validate_rejects_bad_values() {
     assert!(Perturbation::Typos { rate: 0.3 }.validate().is_ok());
 }
 
-/// Whether `changed` is `original` with one letter doubled.
+/// Checks whether `changed` is `original` with one letter doubled.
 fn is_doubled_letter(original: &str, changed: &str) -> bool {
     let changed: Vec<char> = changed.chars().collect();
     (1..changed.len()).any(|i| {
