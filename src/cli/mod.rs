@@ -4,6 +4,7 @@
 pub mod grade;
 pub mod sample;
 pub mod score;
+pub mod synth;
 
 /// Error marker for invalid user input (bad file, bad value): exit code 2.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,9 @@
 //! premem's integration tests, one binary with a module per area.
 
+mod curation;
 mod grade;
 mod grade_cases;
 mod helpers;
 mod model;
+mod robustness;
+mod synth;
