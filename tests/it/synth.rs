@@ -302,3 +302,28 @@ fn family_ids_parse_back() {
         assert_eq!(Family::parse(&problem.family.id()).unwrap(), problem.family);
     }
 }
+
+#[test]
+fn synth_references_grade_correct() {
+    for (steps, seed) in [(1, 3), (2, 5), (4, 7), (6, 11)] {
+        let problems = generate(&SynthConfig {
+            min_steps: steps,
+            max_steps: steps,
+            count: 200,
+            seed,
+            ..SynthConfig::default()
+        })
+        .unwrap();
+
+        for problem in &problems {
+            let reference = &problem.answer;
+            let outcome = premem::grade::grade(Format::Gsm8k, reference, reference);
+            assert_eq!(
+                outcome,
+                premem::grade::Outcome::Correct,
+                "steps {steps}, seed {seed}: reference of {} graded {outcome:?}",
+                problem.id
+            );
+        }
+    }
+}
