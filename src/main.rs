@@ -34,6 +34,8 @@ enum Command {
     Sample(cli::sample::Args),
     /// Grade a sample against a reference answer.
     Grade(cli::grade::Args),
+    /// Analyze recorded learning dynamics: per-run table and pooled R^2 of test accuracy on PM.
+    AnalyzeDynamics(cli::analyze_dynamics::Args),
 }
 
 fn main() {
@@ -44,6 +46,7 @@ fn main() {
         Command::Score(a) => cli::score::run(a),
         Command::Sample(a) => cli::sample::run(a),
         Command::Grade(a) => cli::grade::run(a),
+        Command::AnalyzeDynamics(a) => cli::analyze_dynamics::run(a),
     };
 
     if let Err(error) = result {

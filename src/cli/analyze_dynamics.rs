@@ -1,0 +1,105 @@
+//! `premem analyze-dynamics`: the pre-memorization analysis of recorded
+//! learning dynamics, printed as a per-run table and pooled R^2 values.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::analysis::{self, format_r2, import, Analysis, AnalysisOptions, Predictor};
+use crate::cli::InvalidInput;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Folder of recorded runs, named gsm8k_orig_{EPOCHS}epochs_{full|half|quarter}_lr{LR}_bs{BATCH}.
+    pub dir: PathBuf,
+
+    /// Memorization threshold on target perplexity; default exp(exp(-2.3)), the GSM8k value.
+    #[arg(long, default_value_t = (-2.3f64).exp().exp())]
+    pub threshold: f64,
+
+    /// Print the whole analysis as JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if !(args.threshold.is_finite() && args.threshold > 0.0) {
+        return Err(InvalidInput(format!(
+            "invalid --threshold {}: expected a positive perplexity such as 1.10546",
+            args.threshold
+        ))
+        .into());
+    }
+
+    let dynamics = import::read_recorded(&args.dir)
+        .map_err(|error| InvalidInput(error.to_string()))
+        .with_context(|| format!("reading recorded dynamics from {}", args.dir.display()))?;
+    let analysis = analysis::analyze(&dynamics, &AnalysisOptions::with_threshold(args.threshold));
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&analysis)?);
+    } else {
+        print!("{}", format_tables(&analysis));
+    }
+    Ok(())
+}
+
+fn format_optional(value: Option<f64>) -> String {
+    value.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".to_string())
+}
+
+/// The per-checkpoint table and the pooled regressions as plain text.
+pub fn format_tables(analysis: &Analysis) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("memorization threshold: perplexity < {:.5}\n\n", analysis.threshold));
+    out.push_str(&format!(
+        "{:<24} {:<16} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+        "run", "checkpoint", "epoch", "train", "test", "PM", "memo", "NLL"
+    ));
+    for row in &analysis.checkpoints {
+        out.push_str(&format!(
+            "{:<24} {:<16} {:>6.2} {:>8.4} {:>8} {:>8.4} {:>8.4} {:>8.4}\n",
+            row.run,
+            row.checkpoint,
+            row.epoch,
+            row.train_accuracy,
+            format_optional(row.test_accuracy),
+            row.pm_accuracy,
+            row.fraction_memorized,
+            row.train_nll,
+        ));
+    }
+
+    out.push_str("\ntest accuracy regressed on each predictor, pooled over (run, checkpoint) points\n");
+    out.push_str(&format!(
+        "{:<32} {:>6} {:>12} {:>10} {:>10} {:>10} {:>10}\n",
+        "predictor", "points", "R2 (y = x)", "slope", "intercept", "R2 (line)", "LORO MAE"
+    ));
+    for fit in &analysis.regressions {
+        let (slope, intercept, r2_line) = match fit.line {
+            Some(line) => (format!("{:.4}", line.slope), format!("{:.4}", line.intercept), line.r2),
+            None => ("-".to_string(), "-".to_string(), None),
+        };
+        let identity = if fit.predictor.on_accuracy_scale() {
+            format_r2(fit.r2_identity)
+        } else {
+            "n/a".to_string()
+        };
+        out.push_str(&format!(
+            "{:<32} {:>6} {:>12} {:>10} {:>10} {:>10} {:>10}\n",
+            fit.predictor.label(),
+            fit.points,
+            identity,
+            slope,
+            intercept,
+            format_r2(r2_line),
+            format_optional(fit.leave_one_run_out_mae),
+        ));
+    }
+    if let Some(fit) = analysis.fit(Predictor::PmAccuracy) {
+        if fit.r2_identity.is_none() {
+            out.push_str("\nR2 is undefined: too few points, or test accuracy has no spread.\n");
+        }
+    }
+    out
+}
