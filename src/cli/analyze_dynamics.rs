@@ -7,6 +7,55 @@ use anyhow::Context;
 
 use crate::analysis::{self, format_r2, import, Analysis, AnalysisOptions, Predictor};
 use crate::cli::InvalidInput;
+use crate::data::{load_jsonl, Format};
+use crate::report::{self, ExampleText, ReportInput};
+
+/// PDF creation time of reports on recorded dynamics: the Unix epoch,
+/// because the recorded files carry no date that survives copying.
+const REPORT_TIMESTAMP: i64 = 0;
+
+fn report_input(args: &Args, dynamics: analysis::Dynamics, analysis: Analysis) -> anyhow::Result<ReportInput> {
+    let examples = match &args.train_data {
+        Some(path) => load_jsonl(path, Format::Gsm8k)?
+            .into_iter()
+            .enumerate()
+            .map(|(row, example)| ExampleText {
+                id: row.to_string(),
+                question: example.question,
+                solution: example.solution,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let name = args
+        .dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "recorded".to_string());
+    let config = vec![
+        ("recorded dynamics".to_string(), name.clone()),
+        ("runs".to_string(), dynamics.runs.len().to_string()),
+        ("memorization threshold (perplexity)".to_string(), format!("{}", args.threshold)),
+        (
+            "sample files, in order of preference".to_string(),
+            import::SAMPLE_FILE_PREFERENCE.join(", "),
+        ),
+    ];
+    let provenance = vec![
+        ("premem".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        ("command".to_string(), "premem analyze-dynamics".to_string()),
+    ];
+    Ok(ReportInput {
+        title: format!("Pre-memorization analysis of {name}"),
+        name,
+        config,
+        dynamics,
+        analysis,
+        examples,
+        provenance,
+        creation_timestamp: REPORT_TIMESTAMP,
+    })
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,6 +69,15 @@ pub struct Args {
     /// Print the whole analysis as JSON instead of tables.
     #[arg(long)]
     pub json: bool,
+
+    /// Also render the PDF report, figures and CSV tables into this folder.
+    #[arg(long, value_name = "OUT_DIR")]
+    pub report: Option<PathBuf>,
+
+    /// GSM8k train file (JSONL) whose rows the recorded ids index; its
+    /// questions appear in the report's example table.
+    #[arg(long, value_name = "FILE")]
+    pub train_data: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -35,6 +93,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map_err(|error| InvalidInput(error.to_string()))
         .with_context(|| format!("reading recorded dynamics from {}", args.dir.display()))?;
     let analysis = analysis::analyze(&dynamics, &AnalysisOptions::with_threshold(args.threshold));
+
+    if let Some(out_dir) = &args.report {
+        let input = report_input(&args, dynamics.clone(), analysis.clone())?;
+        let pdf = report::render(&input, out_dir).context("rendering the report")?;
+        eprintln!("wrote {}", pdf.display());
+    }
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&analysis)?);
