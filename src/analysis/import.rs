@@ -218,7 +218,7 @@ fn read_run(path: &Path, folder: &str) -> Result<RunDynamics, ImportError> {
     })
 }
 
-/// The preferred `{split}_answer_*.npy` file of a checkpoint.
+/// Finds the preferred `{split}_answer_*.npy` file of a checkpoint.
 fn sample_file(dir: &Path, split: &'static str) -> Result<PathBuf, ImportError> {
     SAMPLE_FILE_PREFERENCE
         .iter()

@@ -84,7 +84,7 @@ pub struct CheckpointMetrics {
     pub pm_accuracy: f64,
 }
 
-/// What test accuracy is regressed on.
+/// Predictor (independent variable) of test accuracy in a regression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Predictor {
@@ -112,7 +112,7 @@ impl Predictor {
         }
     }
 
-    /// Whether the predictor is itself an accuracy, so that y = x is a
+    /// Tells whether the predictor is itself an accuracy, so that y = x is a
     /// meaningful prediction of test accuracy. NLL is in nats, not a
     /// fraction, so its R^2 about y = x is left undefined.
     pub fn on_accuracy_scale(self) -> bool {
@@ -155,7 +155,7 @@ pub struct SweepPoint {
 }
 
 impl Analysis {
-    /// The fit for one predictor.
+    /// Looks up the fit for one predictor.
     pub fn fit(&self, predictor: Predictor) -> Option<&PredictorFit> {
         self.regressions.iter().find(|fit| fit.predictor == predictor)
     }
@@ -200,7 +200,7 @@ pub fn analyze(dynamics: &Dynamics, options: &AnalysisOptions) -> Analysis {
     }
 }
 
-/// One row per (run, checkpoint) at memorization threshold `threshold`.
+/// Computes one row per (run, checkpoint) at memorization threshold `threshold`.
 fn checkpoint_metrics(dynamics: &Dynamics, threshold: f64) -> Vec<CheckpointMetrics> {
     let mut rows = Vec::new();
 

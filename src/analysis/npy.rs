@@ -232,7 +232,7 @@ impl NpyArray {
         }
     }
 
-    /// The values of a 1-D float array; `path` is only used in errors.
+    /// Returns the values of a 1-D float array; `path` is only used in errors.
     pub fn into_floats_1d(self, path: &Path) -> Result<Vec<f64>, NpyError> {
         match self.data {
             NpyData::Float(values) if self.shape.len() == 1 => Ok(values),
@@ -240,7 +240,7 @@ impl NpyArray {
         }
     }
 
-    /// The values of a 1-D integer array; `path` is only used in errors.
+    /// Returns the values of a 1-D integer array; `path` is only used in errors.
     pub fn into_ints_1d(self, path: &Path) -> Result<Vec<i64>, NpyError> {
         match self.data {
             NpyData::Int(values) if self.shape.len() == 1 => Ok(values),
@@ -248,7 +248,7 @@ impl NpyArray {
         }
     }
 
-    /// The rows of a 2-D integer array; `path` is only used in errors.
+    /// Returns the rows of a 2-D integer array; `path` is only used in errors.
     pub fn into_int_rows(self, path: &Path) -> Result<Vec<Vec<i64>>, NpyError> {
         match self.data {
             NpyData::Int(ref values) if self.shape.len() == 2 => {

@@ -52,7 +52,7 @@ pub fn example_series(run: &RunDynamics) -> Vec<ExampleSeries> {
     series
 }
 
-/// Whether a perplexity counts as memorized: strictly below `threshold`.
+/// Tells whether a perplexity counts as memorized: strictly below `threshold`.
 /// NaN is never memorized.
 pub fn is_memorized(perplexity: f64, threshold: f64) -> bool {
     perplexity < threshold

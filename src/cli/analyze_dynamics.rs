@@ -112,7 +112,7 @@ fn format_optional(value: Option<f64>) -> String {
     value.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".to_string())
 }
 
-/// The per-checkpoint table and the pooled regressions as plain text.
+/// Formats the per-checkpoint table and the pooled regressions as plain text.
 pub fn format_tables(analysis: &Analysis) -> String {
     let mut out = String::new();
     out.push_str(&format!("memorization threshold: perplexity < {:.5}\n\n", analysis.threshold));

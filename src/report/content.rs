@@ -1,4 +1,4 @@
-//! What the report says, as the JSON document its Typst source reads:
+//! The report's text and tables, as the JSON document its Typst source reads:
 //! the summary sentences and every table, with numbers already formatted.
 
 use serde::Serialize;
@@ -12,8 +12,8 @@ pub const MAX_GAP_EXAMPLES: usize = 10;
 /// Characters of question text shown per example.
 pub const QUESTION_CHARS: usize = 200;
 
-/// Test accuracy spread below which R^2 says little: about one question
-/// in 50.
+/// Test accuracy spread below which R^2 carries little information:
+/// about one question in 50.
 const MIN_INFORMATIVE_SPREAD: f64 = 0.02;
 
 #[derive(Debug, Serialize)]
@@ -50,7 +50,7 @@ fn optional(value: Option<f64>) -> String {
     value.map(|v| format!("{v}")).unwrap_or_else(|| "–".to_string())
 }
 
-/// The headline paragraph, with an explicit sentence when R^2 is undefined
+/// Writes the headline paragraph, with an explicit sentence when R^2 is undefined
 /// or test accuracy varies too little for R^2 to mean much.
 pub fn summary(analysis: &Analysis) -> String {
     let runs = {
@@ -100,7 +100,7 @@ pub fn summary(analysis: &Analysis) -> String {
     text.trim_end().to_string()
 }
 
-/// Rows of the regression table, one per predictor.
+/// Builds the rows of the regression table, one per predictor.
 pub fn regression_rows(analysis: &Analysis) -> Vec<Vec<String>> {
     analysis
         .regressions
@@ -121,7 +121,7 @@ pub fn regression_rows(analysis: &Analysis) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// One row per run, with the metrics of its last checkpoint.
+/// Builds one row per run, with the metrics of its last checkpoint.
 pub fn run_rows(input: &ReportInput) -> Vec<Vec<String>> {
     let analysis = &input.analysis;
     input
@@ -156,7 +156,7 @@ pub fn truncate(text: &str, max: usize) -> String {
     format!("{}…", cut.trim_end())
 }
 
-/// The training examples with the largest gap between train accuracy and
+/// Lists the training examples with the largest gap between train accuracy and
 /// PM at their run's last checkpoint: answered correctly now, but only
 /// since they were memorized.
 pub fn gap_rows(input: &ReportInput) -> Vec<Vec<String>> {

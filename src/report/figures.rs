@@ -346,7 +346,7 @@ pub fn heatmap(
     })
 }
 
-/// A blank figure, for a report without runs.
+/// Draws a blank figure, for a report without runs.
 pub fn empty(path: &Path) -> Result<(), ReportError> {
     let error = figure_error(path);
     let root = SVGBackend::new(path, (560, 240)).into_drawing_area();

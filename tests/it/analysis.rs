@@ -1,4 +1,4 @@
-//! Pre-memorization analysis: synthetic dynamics with known answers, and
+//! Pre-memorization analysis: synthetic dynamics with hand-computed results, and
 //! the published reproduction target on the recorded GSM8k dynamics.
 
 use std::collections::BTreeMap;
@@ -14,7 +14,7 @@ fn outcomes(correct: usize, k: usize) -> Vec<Outcome> {
     (0..k).map(|i| if i < correct { Outcome::Correct } else { Outcome::Wrong }).collect()
 }
 
-/// A run whose example `i` at checkpoint `t` has `train[t][i]` = (correct
+/// Builds a run whose example `i` at checkpoint `t` has `train[t][i]` = (correct
 /// of 5, perplexity), and whose test accuracy at `t` is `test[t]` (of 10).
 fn run(name: &str, train: &[&[(usize, f64)]], test: &[usize]) -> RunDynamics {
     let checkpoints = train
@@ -185,4 +185,53 @@ fn reference_quarter_run_subsampled() {
     assert_eq!(quarter.checkpoints[0].step, 28);
     assert_eq!(quarter.checkpoints[5].epoch, 12.0);
     assert_eq!(quarter.checkpoints[0].train[0].outcomes.len(), 5);
+}
+
+fn premem(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_premem"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_rejects_bad_input() {
+    let empty = tempfile::tempdir().unwrap();
+    let dir = empty.path().to_str().unwrap();
+    let cases: [(&str, Vec<&str>); 2] = [
+        ("no runs", vec!["analyze-dynamics", dir]),
+        ("negative threshold", vec!["analyze-dynamics", dir, "--threshold=-1"]),
+    ];
+    for (reason, args) in cases {
+        let output = premem(&args);
+        assert_eq!(output.status.code(), Some(2), "{reason}");
+        assert!(!output.stderr.is_empty(), "{reason}: no message");
+    }
+}
+
+#[test]
+fn cli_prints_reference_r2() {
+    let Some(shared) = helpers::shared_dir() else {
+        eprintln!("skipped: no shared folder beside the checkout");
+        return;
+    };
+    let dir = shared.join("reference/kang2024-llama3-gsm8k");
+    if !dir.is_dir() {
+        eprintln!("skipped: {} is missing", dir.display());
+        return;
+    }
+    let dir = dir.to_str().unwrap();
+
+    let table = premem(&["analyze-dynamics", dir]);
+    assert!(table.status.success());
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(text.contains("0.935"), "{text}");
+    assert!(text.contains("0.939"), "{text}");
+
+    let json = premem(&["analyze-dynamics", dir, "--json"]);
+    assert!(json.status.success());
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["checkpoints"].as_array().unwrap().len(), 51);
+    let r2 = value["regressions"][0]["r2_identity"].as_f64().unwrap();
+    assert!((r2 - 0.935).abs() <= 0.001);
 }

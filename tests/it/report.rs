@@ -15,7 +15,8 @@ use crate::helpers;
 /// Text with every character that means something in Typst markup.
 const NASTY: &str = r"Cost #1: $5 * 2_x @ref <lbl> \ [a] {b} `c` = ~d // e";
 
-/// Whether typst and pdftotext are installed; prints why a test skips.
+/// Checks that typst and pdftotext are installed, and prints why a test
+/// skips when one is missing.
 fn tools_present() -> bool {
     if typst::find_typst().is_none() {
         eprintln!("skipped: typst CLI not found");
@@ -39,8 +40,8 @@ fn page_count(pdf: &Path) -> usize {
     pdf_text(pdf).matches('\u{c}').count()
 }
 
-/// Three runs of 3 checkpoints, 20 training and 10 test examples; test
-/// accuracy follows PM with an offset per run. With `flat_test`, every
+/// Builds three runs of 3 checkpoints, 20 training and 10 test examples,
+/// where test accuracy rises with checkpoint and run. With `flat_test`, every
 /// checkpoint has the same test accuracy.
 fn synthetic(flat_test: bool) -> Dynamics {
     let runs = [(1e-5, 3.0, 0), (5e-5, 3.0, 1), (1e-4, 6.0, 2)];
