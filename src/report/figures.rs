@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use super::ReportError;
 use crate::analysis::pm::{example_series, is_memorized};
-use crate::analysis::{Analysis, CheckpointMetrics, Dynamics, Predictor};
+use crate::analysis::{Analysis, CheckpointMetrics, Dynamics, Predictor, SweepPoint};
 
 const FONT: &str = "Libertinus Serif";
 
@@ -222,7 +222,8 @@ pub fn sweep(path: &Path, analysis: &Analysis) -> Result<(), ReportError> {
         .label(format!("threshold used ({:.4})", analysis.threshold))
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], chosen));
 
-    let kinds: [(&str, RGBColor, fn(&crate::analysis::SweepPoint) -> Option<f64>); 2] = [
+    type R2Of = fn(&SweepPoint) -> Option<f64>;
+    let kinds: [(&str, RGBColor, R2Of); 2] = [
         ("R² about y = x", PALETTE[0], |p| p.r2_identity),
         ("R² of least-squares line", PALETTE[1], |p| p.r2_line),
     ];
