@@ -235,3 +235,106 @@ fn cli_prints_reference_r2() {
     let r2 = value["regressions"][0]["r2_identity"].as_f64().unwrap();
     assert!((r2 - 0.935).abs() <= 0.001);
 }
+
+/// Writes a version-1.0 `.npy` file of little-endian values.
+fn write_npy(path: &std::path::Path, descr: &str, shape: &str, data: &[u8]) {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn ints(values: &[i64]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn floats(values: &[f64]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Builds one half run of 3 train rows (rows 2 and 0 trained on) and 2
+/// test rows, with checkpoints 20 and 10 (out of order on disk), where
+/// checkpoint 10 holds a preferred and a less preferred sample file.
+fn recorded_fixture() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("gsm8k_orig_2epochs_half_lr1e-05_bs128");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(root.path().join("LICENSE"), "not a run").unwrap();
+    write_npy(&run.join("subsample_idxs.npy"), "<i8", "(2,)", &ints(&[2, 0]));
+
+    for (step, perplexities) in [(10, [1.5, 1.4, 1.3]), (20, [1.01, 1.2, 1.05])] {
+        let dir = run.join(format!("checkpoint-{step}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_npy(&dir.join("train_perplexities.npy"), "<f8", "(3,)", &floats(&perplexities));
+        write_npy(
+            &dir.join("train_answer_types5_seed2_temp0.8.npy"),
+            "<i8",
+            "(3, 2)",
+            &ints(&[0, 1, 2, 2, 0, 0]),
+        );
+        write_npy(&dir.join("test_answer_types5_seed2_temp0.8.npy"), "<i8", "(2, 1)", &ints(&[0, 1]));
+    }
+    // Less preferred file with different outcomes: must be ignored.
+    let first = run.join("checkpoint-10");
+    write_npy(&first.join("train_answer_types5_seed2.npy"), "<i8", "(3, 2)", &ints(&[1, 1, 1, 1, 1, 1]));
+    root
+}
+
+#[test]
+fn import_fixture_layout() {
+    let root = recorded_fixture();
+    let dynamics = import::read_recorded(root.path()).unwrap();
+
+    assert_eq!(dynamics.runs.len(), 1);
+    let run = &dynamics.runs[0];
+    assert_eq!(run.name, "lr1e-05_ep2_half");
+    assert_eq!(run.data_fraction, Some(0.5));
+    assert_eq!(run.learning_rate, Some(1e-5));
+    let steps: Vec<u64> = run.checkpoints.iter().map(|c| c.step).collect();
+    assert_eq!(steps, vec![10, 20]);
+    assert_eq!(run.checkpoints[1].epoch, 2.0);
+
+    let train = &run.checkpoints[0].train;
+    let ids: Vec<&str> = train.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, vec!["2", "0"]);
+    assert_eq!(train[0].perplexity, 1.3);
+    assert_eq!(train[0].outcomes, vec![Outcome::Correct, Outcome::Correct]);
+    assert_eq!(train[1].outcomes, vec![Outcome::Correct, Outcome::Wrong]);
+    assert_eq!(run.checkpoints[0].test.len(), 2);
+}
+
+#[test]
+fn import_relabels_ids_from_data() {
+    let root = recorded_fixture();
+    let train_ids: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+    let test_ids: Vec<String> = ["t-a", "t-b"].iter().map(|s| s.to_string()).collect();
+    let dynamics = import::read_recorded_with_ids(root.path(), &train_ids, &test_ids).unwrap();
+
+    let checkpoint = &dynamics.runs[0].checkpoints[0];
+    assert_eq!(checkpoint.train[0].id, "c");
+    assert_eq!(checkpoint.train[1].id, "a");
+    assert_eq!(checkpoint.test[1].id, "t-b");
+
+    let error = import::read_recorded_with_ids(root.path(), &train_ids[..1], &test_ids).unwrap_err();
+    assert!(error.to_string().contains("beyond the 1 ids"), "{error}");
+}
+
+#[test]
+fn import_rejects_bad_outcome_code() {
+    let root = recorded_fixture();
+    let file = root
+        .path()
+        .join("gsm8k_orig_2epochs_half_lr1e-05_bs128/checkpoint-20/test_answer_types5_seed2_temp0.8.npy");
+    write_npy(&file, "<i8", "(2, 1)", &ints(&[0, 7]));
+
+    let error = import::read_recorded(root.path()).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("outcome code 7"), "{message}");
+    assert!(message.contains("checkpoint-20"), "{message}");
+}
