@@ -259,8 +259,8 @@ fn floats(values: &[f64]) -> Vec<u8> {
 }
 
 /// Builds one half run of 3 train rows (rows 2 and 0 trained on) and 2
-/// test rows, with checkpoints 20 and 10 (out of order on disk), where
-/// checkpoint 10 holds a preferred and a less preferred sample file.
+/// test rows, with checkpoints 9 and 12 (whose names sort the other way),
+/// where checkpoint 9 contains a preferred and a less preferred sample file.
 fn recorded_fixture() -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
     let run = root.path().join("gsm8k_orig_2epochs_half_lr1e-05_bs128");
@@ -268,7 +268,7 @@ fn recorded_fixture() -> tempfile::TempDir {
     std::fs::write(root.path().join("LICENSE"), "not a run").unwrap();
     write_npy(&run.join("subsample_idxs.npy"), "<i8", "(2,)", &ints(&[2, 0]));
 
-    for (step, perplexities) in [(10, [1.5, 1.4, 1.3]), (20, [1.01, 1.2, 1.05])] {
+    for (step, perplexities) in [(9, [1.5, 1.4, 1.3]), (12, [1.01, 1.2, 1.05])] {
         let dir = run.join(format!("checkpoint-{step}"));
         std::fs::create_dir_all(&dir).unwrap();
         write_npy(&dir.join("train_perplexities.npy"), "<f8", "(3,)", &floats(&perplexities));
@@ -281,7 +281,7 @@ fn recorded_fixture() -> tempfile::TempDir {
         write_npy(&dir.join("test_answer_types5_seed2_temp0.8.npy"), "<i8", "(2, 1)", &ints(&[0, 1]));
     }
     // Less preferred file with different outcomes: must be ignored.
-    let first = run.join("checkpoint-10");
+    let first = run.join("checkpoint-9");
     write_npy(&first.join("train_answer_types5_seed2.npy"), "<i8", "(3, 2)", &ints(&[1, 1, 1, 1, 1, 1]));
     root
 }
@@ -297,7 +297,7 @@ fn import_fixture_layout() {
     assert_eq!(run.data_fraction, Some(0.5));
     assert_eq!(run.learning_rate, Some(1e-5));
     let steps: Vec<u64> = run.checkpoints.iter().map(|c| c.step).collect();
-    assert_eq!(steps, vec![10, 20]);
+    assert_eq!(steps, vec![9, 12]);
     assert_eq!(run.checkpoints[1].epoch, 2.0);
 
     let train = &run.checkpoints[0].train;
@@ -330,11 +330,11 @@ fn import_rejects_bad_outcome_code() {
     let root = recorded_fixture();
     let file = root
         .path()
-        .join("gsm8k_orig_2epochs_half_lr1e-05_bs128/checkpoint-20/test_answer_types5_seed2_temp0.8.npy");
+        .join("gsm8k_orig_2epochs_half_lr1e-05_bs128/checkpoint-12/test_answer_types5_seed2_temp0.8.npy");
     write_npy(&file, "<i8", "(2, 1)", &ints(&[0, 7]));
 
     let error = import::read_recorded(root.path()).unwrap_err();
     let message = error.to_string();
     assert!(message.contains("outcome code 7"), "{message}");
-    assert!(message.contains("checkpoint-20"), "{message}");
+    assert!(message.contains("checkpoint-12"), "{message}");
 }
