@@ -7,3 +7,6 @@ mod helpers;
 mod model;
 mod robustness;
 mod synth;
+mod analysis;
+mod helpers;
+mod report;
