@@ -302,3 +302,28 @@ fn family_ids_parse_back() {
         assert_eq!(Family::parse(&problem.family.id()).unwrap(), problem.family);
     }
 }
+
+#[test]
+fn variants_of_rare_family_succeed() {
+    // Regression: few number sets fit this family under the default
+    // ranges (48 / 2 / 2 - 4 = 8, then / 2 three times), and the search
+    // for numbers unlike the seed's used to fail once those ran out.
+    let setting = SynthConfig::default();
+    let seed_problem = Problem {
+        id: "rare".into(),
+        question: "A box holds 48 pencils.".into(),
+        answer: "#### 1".into(),
+        family: Family::parse("div(q0,n)>div(q1,n)>sub(q2,n)>div(q3,n)>div(q4,n)>div(q5,n)").unwrap(),
+        variant: 0,
+        surface: 0,
+        seed_id: None,
+    };
+
+    let variants = generate_variants(&setting, &seed_problem, 3, 0).unwrap();
+    assert_eq!(variants.len(), 3);
+    for variant in &variants {
+        let steps: Vec<StepLine> = variant.answer.lines().filter_map(parse_step_line).collect();
+        assert_eq!(steps.len(), 6, "{}", variant.answer);
+        assert_eq!(final_answer(&variant.answer), Some(steps[5].result));
+    }
+}
