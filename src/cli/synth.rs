@@ -13,8 +13,9 @@ use crate::synth::{generate, generate_variants, write_jsonl, Operation, Problem,
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// TOML file with the generator settings (the fields of the experiment
-    /// file's `[data.synthetic]` table, at the top level). Flags override it.
+    /// TOML file with the generator settings: an experiment file with a
+    /// `[data.synthetic]` table, or a file with that table's fields at the
+    /// top level. Flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
 
@@ -116,7 +117,7 @@ fn build_config(args: &Args) -> anyhow::Result<SynthConfig> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read settings file {}", path.display()))?;
-            toml::from_str(&text).map_err(|e| InvalidInput(format!("{}: {e}", path.display())))?
+            parse_settings(&text).map_err(|e| InvalidInput(format!("{}: {e}", path.display())))?
         }
     };
 
@@ -163,4 +164,18 @@ fn build_config(args: &Args) -> anyhow::Result<SynthConfig> {
 
     config.validate().map_err(|e| InvalidInput(e.to_string()))?;
     Ok(config)
+}
+
+/// Reads the `[data.synthetic]` table when the file has one, else the whole
+/// file as that table.
+fn parse_settings(text: &str) -> Result<SynthConfig, toml::de::Error> {
+    let table: toml::Table = toml::from_str(text)?;
+    let synthetic = table
+        .get("data")
+        .and_then(|data| data.get("synthetic"))
+        .cloned();
+    match synthetic {
+        Some(section) => section.try_into(),
+        None => toml::Value::Table(table).try_into(),
+    }
 }

@@ -327,3 +327,79 @@ fn variants_of_rare_family_succeed() {
         assert_eq!(final_answer(&variant.answer), Some(steps[5].result));
     }
 }
+
+/// Runs the `premem` binary and returns its exit code and stdout.
+fn run_premem(args: &[&str]) -> (i32, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_premem"))
+        .args(args)
+        .output()
+        .unwrap();
+    (output.status.code().unwrap_or(-1), String::from_utf8(output.stdout).unwrap())
+}
+
+#[test]
+fn synth_command_writes_jsonl() {
+    let (code, first) = run_premem(&["synth", "-q", "--count", "5", "--seed", "4"]);
+    assert_eq!(code, 0);
+    assert_eq!(first.lines().count(), 5);
+
+    let (_, second) = run_premem(&["synth", "-q", "--count", "5", "--seed", "4"]);
+    assert_eq!(first, second);
+
+    let expected = to_jsonl(&generate(&config(5, 4)).unwrap());
+    assert_eq!(first, expected);
+}
+
+#[test]
+fn synth_command_reads_experiment_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("experiment.toml");
+    std::fs::write(&settings, "name = \"x\"\n[data.synthetic]\ncount = 3\nmax_steps = 2\n").unwrap();
+    let out = dir.path().join("out.jsonl");
+
+    let (code, _) = run_premem(&[
+        "synth",
+        "-q",
+        "--config",
+        settings.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let examples = premem::data::load_jsonl(&out, Format::Gsm8k).unwrap();
+    assert_eq!(examples.len(), 3);
+    for example in &examples {
+        let family = Family::parse(example.extra("family").unwrap()).unwrap();
+        assert!(family.steps.len() <= 2);
+    }
+
+    let variants = dir.path().join("variants.jsonl");
+    let (code, _) = run_premem(&[
+        "synth",
+        "-q",
+        "--variants-of",
+        out.to_str().unwrap(),
+        "--per",
+        "2",
+        "--out",
+        variants.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let examples = premem::data::load_jsonl(&variants, Format::Gsm8k).unwrap();
+    assert_eq!(examples.len(), 6);
+    assert!(examples.iter().all(|e| e.extra("seed_id").is_some()));
+}
+
+#[test]
+fn synth_command_rejects_bad_input() {
+    let cases: [&[&str]; 3] = [
+        &["synth", "-q", "--max-steps", "12"],
+        &["synth", "-q", "--operations", "add,pow"],
+        &["synth", "-q", "--variants-of", "/nonexistent/file.jsonl", "--per", "1"],
+    ];
+    for args in cases {
+        let (code, stdout) = run_premem(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(stdout.is_empty(), "{args:?}");
+    }
+}
