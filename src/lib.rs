@@ -4,8 +4,10 @@
 //! training example before it memorizes the example's reference solution.
 
 pub mod analysis;
+pub mod cache;
 pub mod cli;
 pub mod data;
+pub mod experiment;
 pub mod grade;
 pub mod model;
 pub mod report;
