@@ -11,3 +11,4 @@ pub mod experiment;
 pub mod grade;
 pub mod model;
 pub mod report;
+pub mod stages;

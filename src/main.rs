@@ -34,6 +34,16 @@ enum Command {
     Sample(cli::sample::Args),
     /// Grade a sample against a reference answer.
     Grade(cli::grade::Args),
+    /// Validate an experiment file and its inputs; print the plan.
+    Check(cli::check::Args),
+    /// Run every stage of an experiment that is not cached and render its report.
+    Report(cli::report::Args),
+    /// Show each stage of an experiment: cached or missing, key, size, time.
+    Status(cli::status::Args),
+    /// Explain why a stage would rerun: how it differs from the closest cached entry.
+    Explain(cli::explain::Args),
+    /// Remove cache entries that no experiment file references.
+    Gc(cli::gc::Args),
 }
 
 fn main() {
@@ -44,6 +54,11 @@ fn main() {
         Command::Score(a) => cli::score::run(a),
         Command::Sample(a) => cli::sample::run(a),
         Command::Grade(a) => cli::grade::run(a),
+        Command::Check(a) => cli::check::run(a),
+        Command::Report(a) => cli::report::run(a, args.quiet),
+        Command::Status(a) => cli::status::run(a),
+        Command::Explain(a) => cli::explain::run(a),
+        Command::Gc(a) => cli::gc::run(a),
     };
 
     if let Err(error) = result {
