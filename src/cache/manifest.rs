@@ -1,7 +1,7 @@
 //! Manifests: everything a stage's output depends on, in typed form. The
 //! cache key is the SHA-256 of a manifest's canonical [`Value`]; the
 //! manifest itself is written as `manifest.json` beside the outputs so that
-//! `premem explain` can say why a key changed.
+//! `premem explain` can list why a key changed.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -159,7 +159,7 @@ impl Manifest {
     }
 }
 
-/// Which part of a manifest differs.
+/// Part of a manifest that differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DifferenceKind {
     /// premem's stage code, the crate version or libtorch.

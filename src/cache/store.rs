@@ -199,12 +199,27 @@ impl Cache {
     /// Removes temporary folders and marker-less entries whose key lock is
     /// free, i.e. whose builder was killed.
     fn sweep(&self) -> Result<(), CacheError> {
+        let mut unfinished = Vec::new();
         for temp in read_dir_sorted(&self.root.join("tmp"))? {
-            let name = file_name(&temp);
-            let lock_path = self.root.join("locks").join(format!("{name}.lock"));
+            unfinished.push((file_name(&temp), temp));
+        }
+        for stage_dir in read_dir_sorted(&self.root)? {
+            let stage = file_name(&stage_dir);
+            if !stage_dir.is_dir() || ["tmp", "locks", "work"].contains(&stage.as_str()) {
+                continue;
+            }
+            for dir in read_dir_sorted(&stage_dir)? {
+                if !dir.join(MARKER).is_file() {
+                    unfinished.push((format!("{stage}-{}", file_name(&dir)), dir));
+                }
+            }
+        }
+
+        for (lock_name, dir) in unfinished {
+            let lock_path = self.root.join("locks").join(format!("{lock_name}.lock"));
             if lock_is_free(&lock_path)? {
-                tracing::debug!(path = %temp.display(), "removing an unfinished entry");
-                remove_dir(&temp)?;
+                tracing::debug!(path = %dir.display(), "removing an unfinished entry");
+                remove_dir(&dir)?;
             }
         }
         Ok(())

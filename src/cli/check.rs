@@ -1,6 +1,6 @@
 //! `premem check FILE`: validates an experiment file and the data and model
 //! files it names, then prints the resolved plan without running anything.
-//! Also holds the arguments and setup the other experiment commands share.
+//! The arguments and setup that the other experiment commands share live here too.
 
 use std::path::{Path, PathBuf};
 

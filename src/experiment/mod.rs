@@ -30,7 +30,7 @@ pub fn load(path: &Path) -> Result<Experiment, ExperimentError> {
     read::read_experiment(path, &root)
 }
 
-/// Loads `path` and its bases, child over base. `chain` holds the files
+/// Loads `path` and its bases, child over base. `chain` contains the files
 /// being loaded, to detect cycles.
 fn load_merged(path: &Path, chain: &mut Vec<PathBuf>) -> Result<Node, ExperimentError> {
     let text = std::fs::read_to_string(path).map_err(|source| ExperimentError::Io {

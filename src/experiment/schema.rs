@@ -24,7 +24,7 @@ pub struct Experiment {
     pub path: PathBuf,
     pub data: DataConfig,
     pub templates: Templates,
-    /// Where the learning dynamics come from.
+    /// Source of the learning dynamics.
     pub source: Source,
     pub scoring: ScoringConfig,
     pub analysis: AnalysisConfig,

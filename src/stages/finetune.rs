@@ -2,7 +2,7 @@
 //! per epoch (`epoch-{E}/`) plus `checkpoints.json`.
 //!
 //! Training writes into the cache's stable work folder for this key, which
-//! survives a kill; a rerun passes the same folder to `finetune`, which
+//! survives a kill. A rerun passes the same folder to `finetune`, so it
 //! resumes from its `resume/` state.
 
 use std::path::Path;

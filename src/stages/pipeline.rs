@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::cache::{BuildOutcome, Cache};
+use crate::cache::{BuildOutcome, Cache, DigestMemo};
 
 use super::plan::{Job, Plan, PlannedStage, Split};
 use super::{analyze, finetune, import, prepare, report, sample, score, StageError, StageKind};
@@ -58,12 +58,12 @@ pub struct RunOptions {
     pub reports_dir: PathBuf,
 }
 
-/// What a run did.
+/// Counts of reused and built stages of one pipeline run.
 #[derive(Debug, Clone, Default)]
 pub struct RunSummary {
     pub reused: usize,
     pub built: usize,
-    /// Where the report was copied, when the report stage ran.
+    /// Folder the report was copied to, when the report stage ran.
     pub report_dir: Option<PathBuf>,
 }
 
@@ -114,7 +114,7 @@ pub fn run_pipeline(plan: &Plan, cache: &Cache, options: &RunOptions, stop: &Ato
                 if stop.load(Ordering::SeqCst) {
                     return Err(StageError::Interrupted);
                 }
-                Ok(())
+                check_inputs_unchanged(plan, stage)
             })
             .map_err(fail)?;
 
@@ -137,6 +137,22 @@ pub fn run_pipeline(plan: &Plan, cache: &Cache, options: &RunOptions, stop: &Ato
         }
     }
     Ok(summary)
+}
+
+/// Rehashes the stage's input files after it ran, so that a file edited
+/// while the stage read it is never stored under the old file's key.
+fn check_inputs_unchanged(plan: &Plan, stage: &PlannedStage) -> Result<(), StageError> {
+    let mut memo = DigestMemo::in_memory();
+    for (role, planned) in &stage.manifest.inputs {
+        let Some(path) = plan.input_paths.get(role) else {
+            continue;
+        };
+        let now = memo.digest(path).map_err(|e| StageError::read(path, e))?;
+        if now != *planned {
+            return Err(StageError::InputChanged { path: path.clone() });
+        }
+    }
+    Ok(())
 }
 
 fn run_stage(context: &StageContext) -> Result<(), StageError> {

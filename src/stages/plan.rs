@@ -3,13 +3,14 @@
 //! include the keys of earlier ones, so a plan is built in pipeline order.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use crate::cache::{DigestMemo, Manifest, Value};
 use crate::experiment::{Experiment, Roots, RunConfig, Source, TrainingConfig};
 
 use super::{StageError, StageKind};
 
-/// Which data split a sample stage draws prompts from.
+/// Data split that a sample stage draws prompts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
     Train,
@@ -25,7 +26,7 @@ impl Split {
     }
 }
 
-/// What a planned stage does; indices point into `TrainingConfig::runs`.
+/// Work of a planned stage. Run indices point into `TrainingConfig::runs`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Job {
     PrepareData,
@@ -58,6 +59,8 @@ pub struct Plan {
     pub stages: Vec<PlannedStage>,
     /// SHA-256 of each input file or folder, by role.
     pub digests: BTreeMap<String, String>,
+    /// Path of each input file or folder, by role.
+    pub input_paths: BTreeMap<String, PathBuf>,
 }
 
 impl Plan {
@@ -66,9 +69,11 @@ impl Plan {
     /// with the key that names them.
     pub fn build(experiment: &Experiment, roots: &Roots, memo: &mut DigestMemo) -> Result<Plan, StageError> {
         let mut digests = BTreeMap::new();
-        let mut hash = |role: &str, path: std::path::PathBuf| -> Result<(), StageError> {
+        let mut input_paths = BTreeMap::new();
+        let mut hash = |role: &str, path: PathBuf| -> Result<(), StageError> {
             let digest = memo.digest(&path).map_err(|e| StageError::read(&path, e))?;
             digests.insert(role.to_string(), digest);
+            input_paths.insert(role.to_string(), path);
             Ok(())
         };
         hash("train_data", roots.data_path(&experiment.data.train))?;
@@ -83,6 +88,7 @@ impl Plan {
             roots: roots.clone(),
             stages: Vec::new(),
             digests,
+            input_paths,
         };
         plan.add_stages();
         Ok(plan)

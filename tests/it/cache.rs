@@ -182,6 +182,21 @@ fn open_sweeps_unfinished_entries() {
 }
 
 #[test]
+fn open_sweeps_entry_without_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path(), false).unwrap();
+    let manifest = Manifest::new("demo", 1);
+    cache.build(&manifest, write_output).unwrap();
+    let entry = cache.entry_dir("demo", &manifest.key());
+    drop(cache);
+
+    std::fs::remove_file(entry.join("complete.json")).unwrap();
+    let reopened = Cache::open(dir.path(), false).unwrap();
+    assert!(!entry.exists());
+    assert!(reopened.lookup("demo", &manifest.key()).is_none());
+}
+
+#[test]
 fn concurrent_builds_build_once() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = Manifest::new("demo", 1).param("slow", true);
