@@ -62,12 +62,22 @@ impl Manifest {
     /// The manifest as one canonical map.
     pub fn to_value(&self) -> Value {
         let strings = |map: &BTreeMap<String, String>| {
-            Value::Map(map.iter().map(|(k, v)| (k.clone(), Value::str(v.clone()))).collect())
+            Value::Map(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), Value::str(v.clone())))
+                    .collect(),
+            )
         };
         let mut map = BTreeMap::new();
         map.insert("stage".into(), Value::str(self.stage.clone()));
-        map.insert("stage_version".into(), Value::Int(i64::from(self.stage_version)));
-        map.insert("premem_version".into(), Value::str(self.premem_version.clone()));
+        map.insert(
+            "stage_version".into(),
+            Value::Int(i64::from(self.stage_version)),
+        );
+        map.insert(
+            "premem_version".into(),
+            Value::str(self.premem_version.clone()),
+        );
         map.insert("libtorch".into(), Value::str(self.libtorch.clone()));
         map.insert("params".into(), Value::Map(self.params.clone()));
         map.insert("inputs".into(), strings(&self.inputs));
@@ -127,32 +137,66 @@ impl Manifest {
     /// `cached`, in a stable order.
     pub fn differences(&self, cached: &Manifest) -> Vec<Difference> {
         let mut differences = Vec::new();
-        let mut field = |kind: DifferenceKind, name: &str, planned: Option<String>, cached: Option<String>| {
-            if planned != cached {
-                differences.push(Difference {
-                    kind,
-                    name: name.to_string(),
-                    planned,
-                    cached,
-                });
-            }
-        };
+        let mut field =
+            |kind: DifferenceKind, name: &str, planned: Option<String>, cached: Option<String>| {
+                if planned != cached {
+                    differences.push(Difference {
+                        kind,
+                        name: name.to_string(),
+                        planned,
+                        cached,
+                    });
+                }
+            };
 
-        field(DifferenceKind::Code, "stage_version", Some(self.stage_version.to_string()), Some(cached.stage_version.to_string()));
-        field(DifferenceKind::Code, "premem_version", Some(self.premem_version.clone()), Some(cached.premem_version.clone()));
-        field(DifferenceKind::Code, "libtorch", Some(self.libtorch.clone()), Some(cached.libtorch.clone()));
+        field(
+            DifferenceKind::Code,
+            "stage_version",
+            Some(self.stage_version.to_string()),
+            Some(cached.stage_version.to_string()),
+        );
+        field(
+            DifferenceKind::Code,
+            "premem_version",
+            Some(self.premem_version.clone()),
+            Some(cached.premem_version.clone()),
+        );
+        field(
+            DifferenceKind::Code,
+            "libtorch",
+            Some(self.libtorch.clone()),
+            Some(cached.libtorch.clone()),
+        );
 
         let params = |m: &BTreeMap<String, Value>| -> BTreeMap<String, String> {
             m.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()
         };
         for (kind, planned, old) in [
-            (DifferenceKind::Param, params(&self.params), params(&cached.params)),
-            (DifferenceKind::Input, self.inputs.clone(), cached.inputs.clone()),
-            (DifferenceKind::Upstream, self.upstream.clone(), cached.upstream.clone()),
+            (
+                DifferenceKind::Param,
+                params(&self.params),
+                params(&cached.params),
+            ),
+            (
+                DifferenceKind::Input,
+                self.inputs.clone(),
+                cached.inputs.clone(),
+            ),
+            (
+                DifferenceKind::Upstream,
+                self.upstream.clone(),
+                cached.upstream.clone(),
+            ),
         ] {
-            let names: std::collections::BTreeSet<&String> = planned.keys().chain(old.keys()).collect();
+            let names: std::collections::BTreeSet<&String> =
+                planned.keys().chain(old.keys()).collect();
             for name in names {
-                field(kind, name, planned.get(name).cloned(), old.get(name).cloned());
+                field(
+                    kind,
+                    name,
+                    planned.get(name).cloned(),
+                    old.get(name).cloned(),
+                );
             }
         }
         differences
@@ -195,7 +239,13 @@ impl fmt::Display for Difference {
             Some(v) if self.kind != DifferenceKind::Param && v.len() == 64 => v[..12].to_string(),
             Some(v) => v.clone(),
         };
-        write!(f, "{what} `{}`: cached {}, planned {}", self.name, short(&self.cached), short(&self.planned))
+        write!(
+            f,
+            "{what} `{}`: cached {}, planned {}",
+            self.name,
+            short(&self.cached),
+            short(&self.planned)
+        )
     }
 }
 

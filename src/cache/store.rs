@@ -65,9 +65,15 @@ impl Cache {
         } else {
             FileExt::lock_shared(&gc_lock)
         };
-        locked.map_err(|source| CacheError::Io { path: lock_path, source })?;
+        locked.map_err(|source| CacheError::Io {
+            path: lock_path,
+            source,
+        })?;
 
-        let cache = Cache { root, _gc_lock: gc_lock };
+        let cache = Cache {
+            root,
+            _gc_lock: gc_lock,
+        };
         cache.sweep()?;
         Ok(cache)
     }
@@ -120,10 +126,20 @@ impl Cache {
 
         let lock_path = self.lock_path(stage, &key);
         let lock = open_lock(&lock_path)?;
-        let acquired = FileExt::try_lock_exclusive(&lock).map_err(|source| CacheError::Io { path: lock_path.clone(), source })?;
+        let acquired = FileExt::try_lock_exclusive(&lock).map_err(|source| CacheError::Io {
+            path: lock_path.clone(),
+            source,
+        })?;
         if !acquired {
-            tracing::info!(stage, key = &key[..12], "waiting for another process building this entry");
-            FileExt::lock_exclusive(&lock).map_err(|source| CacheError::Io { path: lock_path.clone(), source })?;
+            tracing::info!(
+                stage,
+                key = &key[..12],
+                "waiting for another process building this entry"
+            );
+            FileExt::lock_exclusive(&lock).map_err(|source| CacheError::Io {
+                path: lock_path.clone(),
+                source,
+            })?;
         }
         if self.lookup(stage, &key).is_some() {
             return Ok(BuildOutcome::Hit);
@@ -143,7 +159,10 @@ impl Cache {
         test_pause_before_commit();
         let record = EntryRecord {
             duration_s: started.elapsed().as_secs_f64(),
-            completed_unix: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            completed_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
         };
         let record_json = serde_json::to_value(&record).map_err(|e| CacheError::Io {
             path: temp.join(MARKER),
@@ -154,7 +173,10 @@ impl Cache {
         let entry = self.entry_dir(stage, &key);
         create_dir(entry.parent().unwrap_or(&self.root))?;
         remove_dir(&entry)?;
-        std::fs::rename(&temp, &entry).map_err(|source| CacheError::Io { path: entry.clone(), source })?;
+        std::fs::rename(&temp, &entry).map_err(|source| CacheError::Io {
+            path: entry.clone(),
+            source,
+        })?;
         remove_dir(&self.work_dir(stage, &key))?;
         Ok(BuildOutcome::Built)
     }
@@ -230,14 +252,20 @@ impl Cache {
 /// after its outputs are written and before the marker, so that a test can
 /// kill the process at that point.
 fn test_pause_before_commit() {
-    if let Some(ms) = std::env::var("PREMEM_TEST_PAUSE_BEFORE_COMMIT_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+    if let Some(ms) = std::env::var("PREMEM_TEST_PAUSE_BEFORE_COMMIT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }
 }
 
 fn lock_is_free(path: &Path) -> Result<bool, CacheError> {
     let file = open_lock(path)?;
-    let free = FileExt::try_lock_exclusive(&file).map_err(|source| CacheError::Io { path: path.to_path_buf(), source })?;
+    let free = FileExt::try_lock_exclusive(&file).map_err(|source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(free)
 }
 
@@ -247,11 +275,17 @@ fn open_lock(path: &Path) -> Result<File, CacheError> {
         .truncate(false)
         .write(true)
         .open(path)
-        .map_err(|source| CacheError::Io { path: path.to_path_buf(), source })
+        .map_err(|source| CacheError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 fn create_dir(path: &Path) -> Result<(), CacheError> {
-    std::fs::create_dir_all(path).map_err(|source| CacheError::Io { path: path.to_path_buf(), source })
+    std::fs::create_dir_all(path).map_err(|source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn remove_dir(path: &Path) -> Result<(), CacheError> {
@@ -266,14 +300,22 @@ fn remove_dir(path: &Path) -> Result<(), CacheError> {
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), CacheError> {
     let text = serde_json::to_string_pretty(value).unwrap_or_default();
-    std::fs::write(path, text).map_err(|source| CacheError::Io { path: path.to_path_buf(), source })
+    std::fs::write(path, text).map_err(|source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, CacheError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(CacheError::Io { path: dir.to_path_buf(), source }),
+        Err(source) => {
+            return Err(CacheError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
     };
     let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
     paths.sort();
@@ -281,7 +323,9 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, CacheError> {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Total size in bytes of the files under `path`.

@@ -93,8 +93,12 @@ impl Value {
             Value::Int(i) => serde_json::Value::from(*i),
             Value::Float(x) => serde_json::Value::from(*x),
             Value::Str(s) => serde_json::Value::String(s.clone()),
-            Value::List(items) => serde_json::Value::Array(items.iter().map(Value::to_json).collect()),
-            Value::Map(map) => serde_json::Value::Object(map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+            Value::List(items) => {
+                serde_json::Value::Array(items.iter().map(Value::to_json).collect())
+            }
+            Value::Map(map) => serde_json::Value::Object(
+                map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
+            ),
         }
     }
 
@@ -107,7 +111,9 @@ impl Value {
             serde_json::Value::Number(n) if n.is_i64() => Value::Int(n.as_i64()?),
             serde_json::Value::Number(n) => Value::float(n.as_f64()?),
             serde_json::Value::String(s) => Value::Str(s.clone()),
-            serde_json::Value::Array(items) => Value::List(items.iter().map(Value::from_json).collect::<Option<_>>()?),
+            serde_json::Value::Array(items) => {
+                Value::List(items.iter().map(Value::from_json).collect::<Option<_>>()?)
+            }
             serde_json::Value::Object(map) => Value::Map(
                 map.iter()
                     .map(|(k, v)| Some((k.clone(), Value::from_json(v)?)))

@@ -105,7 +105,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("stages: {}", plan.stages.len());
     for stage in &plan.stages {
-        println!("  {:<13} {} {}", stage.kind.name(), &stage.key[..12], stage_label(&stage.id, stage.kind));
+        println!(
+            "  {:<13} {} {}",
+            stage.kind.name(),
+            &stage.key[..12],
+            stage_label(&stage.id, stage.kind)
+        );
     }
     println!("ok: {} is valid", args.experiment.file.display());
     Ok(())

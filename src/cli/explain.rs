@@ -24,10 +24,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .entries()?
         .into_iter()
         .filter(|entry| entry.stage == args.stage.name())
-        .filter_map(|entry| cache.read_manifest(&entry.stage, &entry.key).map(|m| (entry.key, m)))
+        .filter_map(|entry| {
+            cache
+                .read_manifest(&entry.stage, &entry.key)
+                .map(|m| (entry.key, m))
+        })
         .collect();
 
-    let planned: Vec<_> = plan.stages.iter().filter(|s| s.kind == args.stage).collect();
+    let planned: Vec<_> = plan
+        .stages
+        .iter()
+        .filter(|s| s.kind == args.stage)
+        .collect();
     if planned.is_empty() {
         println!("the experiment plans no {} stage", args.stage);
         return Ok(());
@@ -36,7 +44,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for stage in planned {
         let title = format!("{} {}", args.stage, stage_label(&stage.id, stage.kind));
         if cache.lookup(stage.kind.name(), &stage.key).is_some() {
-            println!("{} (key {}): cached, would not rerun", title.trim(), &stage.key[..12]);
+            println!(
+                "{} (key {}): cached, would not rerun",
+                title.trim(),
+                &stage.key[..12]
+            );
             continue;
         }
 

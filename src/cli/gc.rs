@@ -61,8 +61,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             continue;
         }
         let size = dir_size(&entry.dir);
-        let verb = if args.dry_run { "would remove" } else { "removing" };
-        println!("{verb} {} {} ({})", entry.stage, &entry.key[..12], human_size(size));
+        let verb = if args.dry_run {
+            "would remove"
+        } else {
+            "removing"
+        };
+        println!(
+            "{verb} {} {} ({})",
+            entry.stage,
+            &entry.key[..12],
+            human_size(size)
+        );
         if !args.dry_run {
             cache.remove_entry(&entry.stage, &entry.key)?;
         }
@@ -78,7 +87,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// (stage, key) of every stage planned by the experiment files in `dir`.
 /// Files that only serve as `extends` bases may be incomplete and are
 /// skipped when they do not load on their own.
-fn referenced_keys(dir: &Path, roots: &experiment::Roots, cache_dir: &Path) -> anyhow::Result<BTreeSet<(String, String)>> {
+fn referenced_keys(
+    dir: &Path,
+    roots: &experiment::Roots,
+    cache_dir: &Path,
+) -> anyhow::Result<BTreeSet<(String, String)>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list experiment files in {}", dir.display()))?
         .filter_map(Result::ok)
@@ -98,10 +111,12 @@ fn referenced_keys(dir: &Path, roots: &experiment::Roots, cache_dir: &Path) -> a
                 continue;
             }
             Err(error) => {
-                return Err(anyhow::Error::new(error).context("nothing was removed: every experiment file must load"))
+                return Err(anyhow::Error::new(error)
+                    .context("nothing was removed: every experiment file must load"))
             }
         };
-        experiment::check_inputs(&experiment, roots).context("nothing was removed: every experiment file must plan")?;
+        experiment::check_inputs(&experiment, roots)
+            .context("nothing was removed: every experiment file must plan")?;
         let plan = Plan::build(&experiment, roots, &mut memo)?;
         for stage in plan.stages {
             keys.insert((stage.kind.name().to_string(), stage.key));
@@ -121,7 +136,9 @@ fn base_files(files: &[PathBuf]) -> BTreeSet<PathBuf> {
             continue;
         };
         if let Some(toml::Value::String(base)) = table.get("extends") {
-            bases.insert(canonical(&file.parent().unwrap_or(Path::new(".")).join(base)));
+            bases.insert(canonical(
+                &file.parent().unwrap_or(Path::new(".")).join(base),
+            ));
         }
     }
     bases

@@ -30,7 +30,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     record.duration_s
                 );
             }
-            None => println!("missing  {:<13} {key} {:>10} {:>10} {label}", stage.kind.name(), "-", "-"),
+            None => println!(
+                "missing  {:<13} {key} {:>10} {:>10} {label}",
+                stage.kind.name(),
+                "-",
+                "-"
+            ),
         }
     }
     println!("{cached} of {} stages cached", plan.stages.len());

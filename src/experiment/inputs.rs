@@ -81,8 +81,18 @@ pub fn check_inputs(experiment: &Experiment, roots: &Roots) -> Result<LoadedData
 
     let mut splits = Vec::new();
     for (key, relative, subset_key, subset) in [
-        ("data.train", &experiment.data.train, "data.train_subset", experiment.data.train_subset),
-        ("data.test", &experiment.data.test, "data.test_subset", experiment.data.test_subset),
+        (
+            "data.train",
+            &experiment.data.train,
+            "data.train_subset",
+            experiment.data.train_subset,
+        ),
+        (
+            "data.test",
+            &experiment.data.test,
+            "data.test_subset",
+            experiment.data.test_subset,
+        ),
     ] {
         let path = roots.data_path(relative);
         if !path.is_file() {
@@ -93,11 +103,12 @@ pub fn check_inputs(experiment: &Experiment, roots: &Roots) -> Result<LoadedData
                 hint: data_hint.into(),
             });
         }
-        let examples = data::load_jsonl(&path, experiment.data.format).map_err(|source| InputError::Data {
-            location: location(key),
-            key: key.into(),
-            source,
-        })?;
+        let examples =
+            data::load_jsonl(&path, experiment.data.format).map_err(|source| InputError::Data {
+                location: location(key),
+                key: key.into(),
+                source,
+            })?;
         if let Some(requested) = subset {
             if requested > examples.len() {
                 return Err(InputError::SubsetTooLarge {
@@ -159,7 +170,12 @@ fn check_model(path: &Path) -> Result<(), Option<String>> {
         let has_weights = std::fs::read_dir(path)
             .map_err(|e| Some(e.to_string()))?
             .filter_map(Result::ok)
-            .any(|entry| entry.file_name().to_string_lossy().ends_with(".safetensors"));
+            .any(|entry| {
+                entry
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".safetensors")
+            });
         if !has_weights {
             return Err(Some("the folder has no .safetensors file".into()));
         }
@@ -170,10 +186,13 @@ fn check_model(path: &Path) -> Result<(), Option<String>> {
     }
 
     let mut magic = [0u8; 4];
-    let read = std::fs::File::open(path).and_then(|mut file| std::io::Read::read_exact(&mut file, &mut magic));
+    let read = std::fs::File::open(path)
+        .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut magic));
     match read {
         Ok(()) if &magic == b"GGUF" => Ok(()),
-        Ok(()) => Err(Some("a model file must be GGUF (magic bytes `GGUF`) or a Hugging Face folder".into())),
+        Ok(()) => Err(Some(
+            "a model file must be GGUF (magic bytes `GGUF`) or a Hugging Face folder".into(),
+        )),
         Err(error) => Err(Some(error.to_string())),
     }
 }

@@ -13,6 +13,7 @@ mod inputs;
 mod read;
 mod schema;
 mod tree;
+mod typed;
 
 use std::path::{Path, PathBuf};
 
@@ -62,7 +63,10 @@ fn load_merged(path: &Path, chain: &mut Vec<PathBuf>) -> Result<Node, Experiment
     let base_path = path.parent().unwrap_or(Path::new(".")).join(base_name);
     let base_identity = std::fs::canonicalize(&base_path).unwrap_or_else(|_| base_path.clone());
     if let Some(start) = chain.iter().position(|p| *p == base_identity) {
-        let mut names: Vec<String> = chain[start..].iter().map(|p| p.display().to_string()).collect();
+        let mut names: Vec<String> = chain[start..]
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         names.push(base_identity.display().to_string());
         return Err(ExperimentError::Cycle {
             location: extends.location.clone(),

@@ -1,17 +1,15 @@
 //! Typed reading of a merged experiment tree: every key is checked for its
 //! type and range, and unknown keys are rejected with the list of known ones.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use crate::data::{Format, Templates};
 use crate::model::Precision;
 
-use super::error::{ExperimentError, Location};
+use super::error::ExperimentError;
 use super::schema::*;
 use super::tree::{Node, NodeKind};
-
-type Table = BTreeMap<String, Node>;
+use super::typed::{Range, Reader, Table};
 
 /// Reads the merged root table of an experiment file at `path`.
 pub fn read_experiment(path: &std::path::Path, root: &Node) -> Result<Experiment, ExperimentError> {
@@ -19,8 +17,19 @@ pub fn read_experiment(path: &std::path::Path, root: &Node) -> Result<Experiment
     let table = reader.table(root, "")?;
 
     let top_keys = [
-        "name", "title", "extends", "data", "model", "templates", "train", "sweep", "sampling",
-        "scoring", "analysis", "report", "import",
+        "name",
+        "title",
+        "extends",
+        "data",
+        "model",
+        "templates",
+        "train",
+        "sweep",
+        "sampling",
+        "scoring",
+        "analysis",
+        "report",
+        "import",
     ];
     reader.reject_unknown(table, "", &top_keys)?;
 
@@ -32,7 +41,9 @@ pub fn read_experiment(path: &std::path::Path, root: &Node) -> Result<Experiment
         Some(name) => check_name(&reader, &name)?,
         None => stem,
     };
-    let title = reader.string(table, "", "title")?.unwrap_or_else(|| name.clone());
+    let title = reader
+        .string(table, "", "title")?
+        .unwrap_or_else(|| name.clone());
 
     let data = read_data(&mut reader, table, root)?;
     let templates = read_templates(&mut reader, table)?;
@@ -96,7 +107,11 @@ fn check_name(reader: &Reader, name: &str) -> Result<String, ExperimentError> {
     }
 }
 
-fn read_data(reader: &mut Reader, root: &Table, root_node: &Node) -> Result<DataConfig, ExperimentError> {
+fn read_data(
+    reader: &mut Reader,
+    root: &Table,
+    root_node: &Node,
+) -> Result<DataConfig, ExperimentError> {
     let Some(node) = root.get("data") else {
         return Err(ExperimentError::invalid(
             &root_node.location,
@@ -107,7 +122,18 @@ fn read_data(reader: &mut Reader, root: &Table, root_node: &Node) -> Result<Data
         ));
     };
     let table = reader.table(node, "data")?;
-    reader.reject_unknown(table, "data", &["format", "train", "test", "train_subset", "test_subset", "subset_seed"])?;
+    reader.reject_unknown(
+        table,
+        "data",
+        &[
+            "format",
+            "train",
+            "test",
+            "train_subset",
+            "test_subset",
+            "subset_seed",
+        ],
+    )?;
 
     let format_name = reader.required_string(table, "data", "format", node)?;
     let format: Format = format_name.parse().map_err(|_| {
@@ -149,7 +175,12 @@ fn read_templates(reader: &mut Reader, root: &Table) -> Result<Templates, Experi
     Ok(templates)
 }
 
-fn require_placeholder(reader: &Reader, key: &str, text: &str, placeholder: &str) -> Result<(), ExperimentError> {
+fn require_placeholder(
+    reader: &Reader,
+    key: &str,
+    text: &str,
+    placeholder: &str,
+) -> Result<(), ExperimentError> {
     if text.contains(placeholder) {
         return Ok(());
     }
@@ -162,7 +193,11 @@ fn require_placeholder(reader: &Reader, key: &str, text: &str, placeholder: &str
     ))
 }
 
-fn read_model(reader: &mut Reader, root: &Table, root_node: &Node) -> Result<ModelConfig, ExperimentError> {
+fn read_model(
+    reader: &mut Reader,
+    root: &Table,
+    root_node: &Node,
+) -> Result<ModelConfig, ExperimentError> {
     let Some(node) = root.get("model") else {
         return Err(ExperimentError::invalid(
             &root_node.location,
@@ -202,22 +237,47 @@ fn read_optimizer(reader: &mut Reader, root: &Table) -> Result<OptimizerConfig, 
     reader.reject_unknown(
         table,
         p,
-        &["batch_size", "grad_accum", "warmup_ratio", "weight_decay", "beta1", "beta2", "eps", "max_grad_norm"],
+        &[
+            "batch_size",
+            "grad_accum",
+            "warmup_ratio",
+            "weight_decay",
+            "beta1",
+            "beta2",
+            "eps",
+            "max_grad_norm",
+        ],
     )?;
 
     Ok(OptimizerConfig {
         batch_size: reader.count(table, p, "batch_size", 1)?.unwrap_or(8),
         grad_accum: reader.count(table, p, "grad_accum", 1)?.unwrap_or(1),
-        warmup_ratio: reader.float(table, p, "warmup_ratio", Range::closed_open(0.0, 1.0))?.unwrap_or(0.0),
-        weight_decay: reader.float(table, p, "weight_decay", Range::at_least(0.0))?.unwrap_or(0.0),
-        beta1: reader.float(table, p, "beta1", Range::closed_open(0.0, 1.0))?.unwrap_or(0.9),
-        beta2: reader.float(table, p, "beta2", Range::closed_open(0.0, 1.0))?.unwrap_or(0.999),
-        eps: reader.float(table, p, "eps", Range::above(0.0))?.unwrap_or(1e-8),
-        max_grad_norm: reader.float(table, p, "max_grad_norm", Range::at_least(0.0))?.unwrap_or(1.0),
+        warmup_ratio: reader
+            .float(table, p, "warmup_ratio", Range::closed_open(0.0, 1.0))?
+            .unwrap_or(0.0),
+        weight_decay: reader
+            .float(table, p, "weight_decay", Range::at_least(0.0))?
+            .unwrap_or(0.0),
+        beta1: reader
+            .float(table, p, "beta1", Range::closed_open(0.0, 1.0))?
+            .unwrap_or(0.9),
+        beta2: reader
+            .float(table, p, "beta2", Range::closed_open(0.0, 1.0))?
+            .unwrap_or(0.999),
+        eps: reader
+            .float(table, p, "eps", Range::above(0.0))?
+            .unwrap_or(1e-8),
+        max_grad_norm: reader
+            .float(table, p, "max_grad_norm", Range::at_least(0.0))?
+            .unwrap_or(1.0),
     })
 }
 
-fn read_sweep(reader: &mut Reader, root: &Table, root_node: &Node) -> Result<Vec<RunConfig>, ExperimentError> {
+fn read_sweep(
+    reader: &mut Reader,
+    root: &Table,
+    root_node: &Node,
+) -> Result<Vec<RunConfig>, ExperimentError> {
     let Some(node) = root.get("sweep") else {
         return Err(ExperimentError::invalid(
             &root_node.location,
@@ -229,15 +289,26 @@ fn read_sweep(reader: &mut Reader, root: &Table, root_node: &Node) -> Result<Vec
     };
     let table = reader.table(node, "sweep")?;
     let grid_keys = ["learning_rate", "epochs", "data_fraction", "seed"];
-    reader.reject_unknown(table, "sweep", &["learning_rate", "epochs", "data_fraction", "seed", "runs"])?;
+    reader.reject_unknown(
+        table,
+        "sweep",
+        &["learning_rate", "epochs", "data_fraction", "seed", "runs"],
+    )?;
 
     let mut runs = Vec::new();
     let has_grid = grid_keys.iter().any(|key| table.contains_key(*key));
     if has_grid || !table.contains_key("runs") {
-        let learning_rates = reader.float_list(table, "sweep", "learning_rate", Range::above(0.0), node)?;
+        let learning_rates =
+            reader.float_list(table, "sweep", "learning_rate", Range::above(0.0), node)?;
         let epochs = reader.count_list(table, "sweep", "epochs", node)?;
         let fractions = match table.get("data_fraction") {
-            Some(_) => reader.float_list(table, "sweep", "data_fraction", Range::open_closed(0.0, 1.0), node)?,
+            Some(_) => reader.float_list(
+                table,
+                "sweep",
+                "data_fraction",
+                Range::open_closed(0.0, 1.0),
+                node,
+            )?,
             None => vec![1.0],
         };
         let seeds = match table.get("seed") {
@@ -262,19 +333,37 @@ fn read_sweep(reader: &mut Reader, root: &Table, root_node: &Node) -> Result<Vec
 
     if let Some(runs_node) = table.get("runs") {
         let NodeKind::Array(items) = &runs_node.kind else {
-            return Err(reader.wrong_type(runs_node, "sweep.runs", "an array of tables (`[[sweep.runs]]`)"));
+            return Err(reader.wrong_type(
+                runs_node,
+                "sweep.runs",
+                "an array of tables (`[[sweep.runs]]`)",
+            ));
         };
         if items.is_empty() {
-            return Err(ExperimentError::invalid(&runs_node.location, "sweep.runs", "at least one run", "an empty array", None));
+            return Err(ExperimentError::invalid(
+                &runs_node.location,
+                "sweep.runs",
+                "at least one run",
+                "an empty array",
+                None,
+            ));
         }
         for (index, item) in items.iter().enumerate() {
             let prefix = format!("sweep.runs[{index}]");
             let run = reader.table(item, &prefix)?;
             reader.reject_unknown(run, &prefix, &grid_keys)?;
             runs.push(RunConfig {
-                learning_rate: reader.required_float(run, &prefix, "learning_rate", Range::above(0.0), item)?,
+                learning_rate: reader.required_float(
+                    run,
+                    &prefix,
+                    "learning_rate",
+                    Range::above(0.0),
+                    item,
+                )?,
                 epochs: reader.required_count(run, &prefix, "epochs", item)?,
-                data_fraction: reader.float(run, &prefix, "data_fraction", Range::open_closed(0.0, 1.0))?.unwrap_or(1.0),
+                data_fraction: reader
+                    .float(run, &prefix, "data_fraction", Range::open_closed(0.0, 1.0))?
+                    .unwrap_or(1.0),
                 seed: reader.seed(run, &prefix, "seed")?.unwrap_or(0),
             });
         }
@@ -299,7 +388,16 @@ fn read_sampling(reader: &mut Reader, root: &Table) -> Result<SamplingConfig, Ex
     reader.reject_unknown(
         table,
         p,
-        &["k_train", "k_test", "temperature", "top_p", "max_new_tokens", "stop", "seed", "batch_size"],
+        &[
+            "k_train",
+            "k_test",
+            "temperature",
+            "top_p",
+            "max_new_tokens",
+            "stop",
+            "seed",
+            "batch_size",
+        ],
     )?;
 
     let stop = match table.get("stop") {
@@ -312,7 +410,9 @@ fn read_sampling(reader: &mut Reader, root: &Table) -> Result<SamplingConfig, Ex
             for item in items {
                 match &item.kind {
                     NodeKind::Str(s) if !s.is_empty() => stop.push(s.clone()),
-                    _ => return Err(reader.wrong_type(item, "sampling.stop", "a non-empty string")),
+                    _ => {
+                        return Err(reader.wrong_type(item, "sampling.stop", "a non-empty string"))
+                    }
                 }
             }
             stop
@@ -322,8 +422,12 @@ fn read_sampling(reader: &mut Reader, root: &Table) -> Result<SamplingConfig, Ex
     Ok(SamplingConfig {
         k_train: reader.count(table, p, "k_train", 1)?.unwrap_or(5),
         k_test: reader.count(table, p, "k_test", 1)?.unwrap_or(5),
-        temperature: reader.float(table, p, "temperature", Range::at_least(0.0))?.unwrap_or(0.8),
-        top_p: reader.float(table, p, "top_p", Range::open_closed(0.0, 1.0))?.unwrap_or(0.95),
+        temperature: reader
+            .float(table, p, "temperature", Range::at_least(0.0))?
+            .unwrap_or(0.8),
+        top_p: reader
+            .float(table, p, "top_p", Range::open_closed(0.0, 1.0))?
+            .unwrap_or(0.95),
         max_new_tokens: reader.count(table, p, "max_new_tokens", 1)?.unwrap_or(256),
         stop,
         seed: reader.seed(table, p, "seed")?.unwrap_or(0),
@@ -340,7 +444,11 @@ fn read_import(reader: &mut Reader, root: &Table) -> Result<ImportConfig, Experi
     })
 }
 
-fn read_scoring(reader: &mut Reader, root: &Table, format: Format) -> Result<ScoringConfig, ExperimentError> {
+fn read_scoring(
+    reader: &mut Reader,
+    root: &Table,
+    format: Format,
+) -> Result<ScoringConfig, ExperimentError> {
     let empty = Table::new();
     let table = match root.get("scoring") {
         Some(node) => reader.table(node, "scoring")?,
@@ -351,11 +459,17 @@ fn read_scoring(reader: &mut Reader, root: &Table, format: Format) -> Result<Sco
         threshold: reader
             .float(table, "scoring", "threshold", Range::above(1.0))?
             .unwrap_or_else(|| format.default_threshold()),
-        token_budget: reader.count(table, "scoring", "token_budget", 1)?.unwrap_or(8192),
+        token_budget: reader
+            .count(table, "scoring", "token_budget", 1)?
+            .unwrap_or(8192),
     })
 }
 
-fn read_analysis(reader: &mut Reader, root: &Table, threshold: f64) -> Result<AnalysisConfig, ExperimentError> {
+fn read_analysis(
+    reader: &mut Reader,
+    root: &Table,
+    threshold: f64,
+) -> Result<AnalysisConfig, ExperimentError> {
     let default_grid = {
         let mut grid = vec![1.01, 1.05, threshold, 1.2, 1.5];
         grid.sort_by(f64::total_cmp);
@@ -363,12 +477,16 @@ fn read_analysis(reader: &mut Reader, root: &Table, threshold: f64) -> Result<An
         grid
     };
     let Some(node) = root.get("analysis") else {
-        return Ok(AnalysisConfig { threshold_grid: default_grid });
+        return Ok(AnalysisConfig {
+            threshold_grid: default_grid,
+        });
     };
     let table = reader.table(node, "analysis")?;
     reader.reject_unknown(table, "analysis", &["threshold_grid"])?;
     let threshold_grid = match table.get("threshold_grid") {
-        Some(_) => reader.float_list(table, "analysis", "threshold_grid", Range::above(1.0), node)?,
+        Some(_) => {
+            reader.float_list(table, "analysis", "threshold_grid", Range::above(1.0), node)?
+        }
         None => default_grid,
     };
     Ok(AnalysisConfig { threshold_grid })
@@ -383,249 +501,4 @@ fn read_report(reader: &mut Reader, root: &Table) -> Result<ReportConfig, Experi
     Ok(ReportConfig {
         examples: reader.count(table, "report", "examples", 0)?.unwrap_or(12),
     })
-}
-
-/// Allowed interval of a float key.
-#[derive(Debug, Clone, Copy)]
-struct Range {
-    min: Option<(f64, bool)>,
-    max: Option<(f64, bool)>,
-}
-
-impl Range {
-    fn above(min: f64) -> Range {
-        Range { min: Some((min, false)), max: None }
-    }
-    fn at_least(min: f64) -> Range {
-        Range { min: Some((min, true)), max: None }
-    }
-    fn closed_open(min: f64, max: f64) -> Range {
-        Range { min: Some((min, true)), max: Some((max, false)) }
-    }
-    fn open_closed(min: f64, max: f64) -> Range {
-        Range { min: Some((min, false)), max: Some((max, true)) }
-    }
-
-    fn contains(&self, x: f64) -> bool {
-        let above_min = match self.min {
-            None => true,
-            Some((min, true)) => x >= min,
-            Some((min, false)) => x > min,
-        };
-        let below_max = match self.max {
-            None => true,
-            Some((max, true)) => x <= max,
-            Some((max, false)) => x < max,
-        };
-        x.is_finite() && above_min && below_max
-    }
-
-    fn describe(&self) -> String {
-        match (self.min, self.max) {
-            (Some((min, inclusive)), None) => format!("a number {} {min}", if inclusive { ">=" } else { ">" }),
-            (Some((min, min_inclusive)), Some((max, max_inclusive))) => format!(
-                "a number in {}{min}, {max}{}",
-                if min_inclusive { "[" } else { "(" },
-                if max_inclusive { "]" } else { ")" }
-            ),
-            (None, Some((max, _))) => format!("a number <= {max}"),
-            (None, None) => "a finite number".into(),
-        }
-    }
-}
-
-/// Typed accessors that record the location of every key they read.
-#[derive(Default)]
-struct Reader {
-    locations: BTreeMap<String, Location>,
-}
-
-fn dotted(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
-        key.to_string()
-    } else {
-        format!("{prefix}.{key}")
-    }
-}
-
-impl Reader {
-    fn table<'a>(&mut self, node: &'a Node, key: &str) -> Result<&'a Table, ExperimentError> {
-        if !key.is_empty() {
-            self.locations.insert(key.to_string(), node.location.clone());
-        }
-        match &node.kind {
-            NodeKind::Table(table) => Ok(table),
-            _ => Err(self.wrong_type(node, key, "a table")),
-        }
-    }
-
-    fn wrong_type(&self, node: &Node, key: &str, expected: &str) -> ExperimentError {
-        ExperimentError::invalid(
-            &node.location,
-            key,
-            expected,
-            format!("{} ({})", node.kind.type_name(), node.kind.describe()),
-            None,
-        )
-    }
-
-    fn reject_unknown(&self, table: &Table, prefix: &str, known: &[&str]) -> Result<(), ExperimentError> {
-        let known_set: BTreeSet<&str> = known.iter().copied().collect();
-        for (name, node) in table {
-            if known_set.contains(name.as_str()) {
-                continue;
-            }
-            let key = dotted(prefix, name);
-            let hint = match closest(name, known) {
-                Some(guess) => format!("did you mean `{}`? known keys: {}", dotted(prefix, guess), known.join(", ")),
-                None => format!("known keys here: {}", known.join(", ")),
-            };
-            return Err(ExperimentError::invalid(&node.location, &key, "a known key", format!("unknown key `{key}`"), Some(hint)));
-        }
-        Ok(())
-    }
-
-    fn get<'a>(&mut self, table: &'a Table, prefix: &str, key: &str) -> Option<(&'a Node, String)> {
-        let node = table.get(key)?;
-        let path = dotted(prefix, key);
-        self.locations.insert(path.clone(), node.location.clone());
-        Some((node, path))
-    }
-
-    fn string(&mut self, table: &Table, prefix: &str, key: &str) -> Result<Option<String>, ExperimentError> {
-        let Some((node, path)) = self.get(table, prefix, key) else {
-            return Ok(None);
-        };
-        match &node.kind {
-            NodeKind::Str(s) if !s.is_empty() => Ok(Some(s.clone())),
-            _ => Err(self.wrong_type(node, &path, "a non-empty string")),
-        }
-    }
-
-    fn missing(&self, parent: &Node, prefix: &str, key: &str, expected: &str) -> ExperimentError {
-        ExperimentError::invalid(&parent.location, &dotted(prefix, key), expected, "nothing (the key is missing)", None)
-    }
-
-    fn required_string(&mut self, table: &Table, prefix: &str, key: &str, parent: &Node) -> Result<String, ExperimentError> {
-        self.string(table, prefix, key)?
-            .ok_or_else(|| self.missing(parent, prefix, key, "a non-empty string"))
-    }
-
-    fn integer(&self, node: &Node, path: &str, min: i64) -> Result<i64, ExperimentError> {
-        match node.kind {
-            NodeKind::Int(i) if i >= min => Ok(i),
-            NodeKind::Int(i) => Err(ExperimentError::invalid(
-                &node.location,
-                path,
-                format!("an integer >= {min}"),
-                format!("{i}"),
-                None,
-            )),
-            _ => Err(self.wrong_type(node, path, &format!("an integer >= {min}"))),
-        }
-    }
-
-    fn count(&mut self, table: &Table, prefix: &str, key: &str, min: i64) -> Result<Option<usize>, ExperimentError> {
-        let Some((node, path)) = self.get(table, prefix, key) else {
-            return Ok(None);
-        };
-        Ok(Some(self.integer(node, &path, min)? as usize))
-    }
-
-    fn required_count(&mut self, table: &Table, prefix: &str, key: &str, parent: &Node) -> Result<usize, ExperimentError> {
-        self.count(table, prefix, key, 1)?
-            .ok_or_else(|| self.missing(parent, prefix, key, "an integer >= 1"))
-    }
-
-    fn seed(&mut self, table: &Table, prefix: &str, key: &str) -> Result<Option<u64>, ExperimentError> {
-        let Some((node, path)) = self.get(table, prefix, key) else {
-            return Ok(None);
-        };
-        Ok(Some(self.integer(node, &path, 0)? as u64))
-    }
-
-    fn float_value(&self, node: &Node, path: &str, range: Range) -> Result<f64, ExperimentError> {
-        // An integer is accepted where a float is expected (`1` for `1.0`);
-        // the typed value is a float either way, so the cache key is too.
-        let value = match node.kind {
-            NodeKind::Float(x) => x,
-            NodeKind::Int(i) => i as f64,
-            _ => return Err(self.wrong_type(node, path, &range.describe())),
-        };
-        if range.contains(value) {
-            Ok(value)
-        } else {
-            Err(ExperimentError::invalid(&node.location, path, range.describe(), node.kind.describe(), None))
-        }
-    }
-
-    fn float(&mut self, table: &Table, prefix: &str, key: &str, range: Range) -> Result<Option<f64>, ExperimentError> {
-        let Some((node, path)) = self.get(table, prefix, key) else {
-            return Ok(None);
-        };
-        Ok(Some(self.float_value(node, &path, range)?))
-    }
-
-    fn required_float(&mut self, table: &Table, prefix: &str, key: &str, range: Range, parent: &Node) -> Result<f64, ExperimentError> {
-        self.float(table, prefix, key, range)?
-            .ok_or_else(|| self.missing(parent, prefix, key, &range.describe()))
-    }
-
-    /// A non-empty list; a single value counts as a list of one.
-    fn list<'a>(&mut self, table: &'a Table, prefix: &str, key: &str, parent: &Node, expected: &str) -> Result<(Vec<&'a Node>, String), ExperimentError> {
-        let Some((node, path)) = self.get(table, prefix, key) else {
-            return Err(self.missing(parent, prefix, key, expected));
-        };
-        match &node.kind {
-            NodeKind::Array(items) if items.is_empty() => Err(ExperimentError::invalid(
-                &node.location,
-                &path,
-                expected,
-                "an empty array",
-                Some("a sweep list needs at least one value".into()),
-            )),
-            NodeKind::Array(items) => Ok((items.iter().collect(), path)),
-            _ => Ok((vec![node], path)),
-        }
-    }
-
-    fn float_list(&mut self, table: &Table, prefix: &str, key: &str, range: Range, parent: &Node) -> Result<Vec<f64>, ExperimentError> {
-        let expected = format!("a non-empty array of numbers, each {}", range.describe().trim_start_matches("a number "));
-        let (items, path) = self.list(table, prefix, key, parent, &expected)?;
-        items.into_iter().map(|item| self.float_value(item, &path, range)).collect()
-    }
-
-    fn count_list(&mut self, table: &Table, prefix: &str, key: &str, parent: &Node) -> Result<Vec<usize>, ExperimentError> {
-        let (items, path) = self.list(table, prefix, key, parent, "a non-empty array of integers >= 1")?;
-        items.into_iter().map(|item| Ok(self.integer(item, &path, 1)? as usize)).collect()
-    }
-
-    fn seed_list(&mut self, table: &Table, prefix: &str, key: &str, parent: &Node) -> Result<Vec<u64>, ExperimentError> {
-        let (items, path) = self.list(table, prefix, key, parent, "a non-empty array of integers >= 0")?;
-        items.into_iter().map(|item| Ok(self.integer(item, &path, 0)? as u64)).collect()
-    }
-}
-
-/// The known key nearest to `name` by edit distance, if it is close.
-fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|candidate| (edit_distance(name, candidate), *candidate))
-        .filter(|(distance, _)| *distance <= 2)
-        .min()
-        .map(|(_, candidate)| candidate)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }

@@ -84,7 +84,11 @@ struct Converter<'a> {
 
 impl Converter<'_> {
     fn location(&self, span: Option<std::ops::Range<usize>>) -> Location {
-        Location::from_offset(self.file.to_path_buf(), self.text, span.map(|s| s.start).unwrap_or(0))
+        Location::from_offset(
+            self.file.to_path_buf(),
+            self.text,
+            span.map(|s| s.start).unwrap_or(0),
+        )
     }
 
     fn table(&self, table: &Table) -> BTreeMap<String, Node> {

@@ -17,7 +17,11 @@ use super::{StageError, StageKind};
 pub fn run(context: &StageContext) -> Result<(), StageError> {
     let plan = context.plan;
     let dynamics = match plan.training() {
-        None => read_json(&context.upstream_dir(StageKind::Import)?.join("dynamics.json"))?,
+        None => read_json(
+            &context
+                .upstream_dir(StageKind::Import)?
+                .join("dynamics.json"),
+        )?,
         Some(training) => {
             let mut runs: Vec<ScoredRun> = training
                 .runs
@@ -30,7 +34,9 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
             for &index in &context.stage().upstream {
                 let stage = &plan.stages[index];
                 if let Job::Score { run, .. } = stage.job {
-                    runs[run].score_dirs.push(context.cache.entry_dir(stage.kind.name(), &stage.key));
+                    runs[run]
+                        .score_dirs
+                        .push(context.cache.entry_dir(stage.kind.name(), &stage.key));
                 }
             }
             collect_dynamics(&runs)?
@@ -42,7 +48,8 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
         threshold_grid: plan.experiment.analysis.threshold_grid.clone(),
     };
     let analysis = analysis::analyze(&dynamics, &options);
-    analysis::write_tables(&analysis, &dynamics, context.out_dir).map_err(StageError::write(context.out_dir))?;
+    analysis::write_tables(&analysis, &dynamics, context.out_dir)
+        .map_err(StageError::write(context.out_dir))?;
 
     write_json(&context.out_dir.join("dynamics.json"), &dynamics)?;
     write_json(&context.out_dir.join("analysis.json"), &analysis)

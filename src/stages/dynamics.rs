@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::analysis::dynamics::{CheckpointDynamics, Dynamics, RunDynamics, TestRecord, TrainRecord};
+use crate::analysis::dynamics::{
+    CheckpointDynamics, Dynamics, RunDynamics, TestRecord, TrainRecord,
+};
 use crate::experiment::RunConfig;
 use crate::grade::Outcome;
 
@@ -46,15 +48,18 @@ pub fn collect_dynamics(runs: &[ScoredRun]) -> Result<Dynamics, StageError> {
 
 fn read_checkpoint(dir: &Path) -> Result<CheckpointDynamics, StageError> {
     let record_path = dir.join("checkpoint.json");
-    let text = std::fs::read_to_string(&record_path).map_err(|e| StageError::read(&record_path, e))?;
-    let record: CheckpointRecord = serde_json::from_str(&text).map_err(|e| StageError::read(&record_path, e))?;
+    let text =
+        std::fs::read_to_string(&record_path).map_err(|e| StageError::read(&record_path, e))?;
+    let record: CheckpointRecord =
+        serde_json::from_str(&text).map_err(|e| StageError::read(&record_path, e))?;
 
     let mut train: Vec<TrainRecord> = Vec::new();
     let mut train_index = BTreeMap::new();
     let path = dir.join("perplexities.csv");
     for row in read_rows(&path, &["id", "target_tokens", "nll_mean", "perplexity"])? {
         let (line, fields) = row;
-        let parse_error = |field: &str| StageError::read(&path, format!("line {line}: invalid `{field}`"));
+        let parse_error =
+            |field: &str| StageError::read(&path, format!("line {line}: invalid `{field}`"));
         let perplexity: f64 = fields[3].parse().map_err(|_| parse_error("perplexity"))?;
         train_index.insert(fields[0].clone(), train.len());
         train.push(TrainRecord {
@@ -62,14 +67,21 @@ fn read_checkpoint(dir: &Path) -> Result<CheckpointDynamics, StageError> {
             outcomes: Vec::new(),
             perplexity,
             nll_mean: Some(fields[2].parse().map_err(|_| parse_error("nll_mean"))?),
-            target_tokens: Some(fields[1].parse().map_err(|_| parse_error("target_tokens"))?),
+            target_tokens: Some(
+                fields[1]
+                    .parse()
+                    .map_err(|_| parse_error("target_tokens"))?,
+            ),
         });
     }
 
     let path = dir.join("train.csv");
     for (id, outcomes) in read_outcomes(&path)? {
         let Some(&index) = train_index.get(&id) else {
-            return Err(StageError::read(&path, format!("example `{id}` has no row in perplexities.csv")));
+            return Err(StageError::read(
+                &path,
+                format!("example `{id}` has no row in perplexities.csv"),
+            ));
         };
         train[index].outcomes = outcomes;
     }
@@ -94,9 +106,12 @@ fn read_outcomes(path: &Path) -> Result<Vec<(String, Vec<Outcome>)>, StageError>
     let mut groups: Vec<(String, Vec<(usize, Outcome)>)> = Vec::new();
     let mut group_of_id: BTreeMap<String, usize> = BTreeMap::new();
     for (line, fields) in read_rows(path, &["id", "sample", "outcome"])? {
-        let sample: usize = fields[1]
-            .parse()
-            .map_err(|_| StageError::read(path, format!("line {line}: invalid `sample` {:?}", fields[1])))?;
+        let sample: usize = fields[1].parse().map_err(|_| {
+            StageError::read(
+                path,
+                format!("line {line}: invalid `sample` {:?}", fields[1]),
+            )
+        })?;
         let outcome = match fields[2].as_str() {
             "correct" => Outcome::Correct,
             "wrong" => Outcome::Wrong,
@@ -119,7 +134,10 @@ fn read_outcomes(path: &Path) -> Result<Vec<(String, Vec<Outcome>)>, StageError>
         .into_iter()
         .map(|(id, mut samples)| {
             samples.sort_by_key(|(sample, _)| *sample);
-            (id, samples.into_iter().map(|(_, outcome)| outcome).collect())
+            (
+                id,
+                samples.into_iter().map(|(_, outcome)| outcome).collect(),
+            )
         })
         .collect())
 }
@@ -135,7 +153,10 @@ fn read_rows(path: &Path, expected: &[&str]) -> Result<Vec<(usize, Vec<String>)>
         .map(str::to_string)
         .collect();
     if header != expected {
-        return Err(StageError::read(path, format!("header {header:?}, expected {expected:?}")));
+        return Err(StageError::read(
+            path,
+            format!("header {header:?}, expected {expected:?}"),
+        ));
     }
 
     let mut rows = Vec::new();

@@ -20,7 +20,9 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
     let Job::FineTune { run: run_index } = context.stage().job else {
         unreachable!("fine-tune stage with another job");
     };
-    let training = plan.training().expect("fine-tune is planned only for training experiments");
+    let training = plan
+        .training()
+        .expect("fine-tune is planned only for training experiments");
     let run = &training.runs[run_index];
 
     let prepared = read_prepared(&context.upstream_dir(StageKind::PrepareData)?, Split::Train)?;
@@ -53,15 +55,28 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
     let model_path = plan.roots.model_path(&training.model.path);
     let mut model = LoadedModel::load(&model_path, Precision::F32)?;
 
-    let work_dir = context.cache.work_dir(StageKind::FineTune.name(), &context.stage().key);
+    let work_dir = context
+        .cache
+        .work_dir(StageKind::FineTune.name(), &context.stage().key);
     std::fs::create_dir_all(&work_dir).map_err(StageError::write(&work_dir))?;
 
-    let bar = progress::bar(0, &format!("fine-tune {}", run.name()), context.show_progress);
+    let bar = progress::bar(
+        0,
+        &format!("fine-tune {}", run.name()),
+        context.show_progress,
+    );
     let mut on_progress = |p: train::TrainProgress| {
         bar.set_length(p.total_steps);
         bar.set_position(p.step);
     };
-    let result = train::finetune(&mut model, &examples, &options, &work_dir, &mut on_progress, context.stop);
+    let result = train::finetune(
+        &mut model,
+        &examples,
+        &options,
+        &work_dir,
+        &mut on_progress,
+        context.stop,
+    );
     bar.finish_and_clear();
     let checkpoints = match result {
         Err(ModelError::Interrupted(_)) => return Err(StageError::Interrupted),

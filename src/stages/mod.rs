@@ -123,6 +123,8 @@ pub enum StageError {
     Import { path: PathBuf, message: String },
     #[error("interrupted; rerun the same command to resume")]
     Interrupted,
+    #[error("the stage's code panicked: {0}")]
+    Panic(String),
     #[error("{path} changed while the stage ran; rerun the command to use the new content")]
     InputChanged { path: PathBuf },
 }

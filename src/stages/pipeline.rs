@@ -31,7 +31,10 @@ impl StageContext<'_> {
     /// Entry folder of the upstream stage of `kind`.
     pub fn upstream_dir(&self, kind: StageKind) -> Result<PathBuf, StageError> {
         let stage = self.plan.upstream_of(self.index, kind).ok_or_else(|| {
-            StageError::read(self.out_dir, format!("stage `{}` has no upstream {kind} stage", self.stage().id))
+            StageError::read(
+                self.out_dir,
+                format!("stage `{}` has no upstream {kind} stage", self.stage().id),
+            )
         })?;
         Ok(self.cache.entry_dir(kind.name(), &stage.key))
     }
@@ -44,7 +47,16 @@ impl StageContext<'_> {
             .map(|&i| &self.plan.stages[i])
             .find(|stage| matches!(stage.job, Job::Sample { split: s, .. } if s == split))
             .map(|stage| self.cache.entry_dir(StageKind::Sample.name(), &stage.key))
-            .ok_or_else(|| StageError::read(self.out_dir, format!("stage `{}` has no {} sample stage", self.stage().id, split.name())))
+            .ok_or_else(|| {
+                StageError::read(
+                    self.out_dir,
+                    format!(
+                        "stage `{}` has no {} sample stage",
+                        self.stage().id,
+                        split.name()
+                    ),
+                )
+            })
     }
 }
 
@@ -81,14 +93,21 @@ pub enum PipelineError {
 }
 
 /// Runs every planned stage (up to `options.until`) that is not cached.
-pub fn run_pipeline(plan: &Plan, cache: &Cache, options: &RunOptions, stop: &AtomicBool) -> Result<RunSummary, PipelineError> {
+pub fn run_pipeline(
+    plan: &Plan,
+    cache: &Cache,
+    options: &RunOptions,
+    stop: &AtomicBool,
+) -> Result<RunSummary, PipelineError> {
     let mut summary = RunSummary::default();
     for (index, stage) in plan.stages.iter().enumerate() {
         if options.until.is_some_and(|until| stage.kind > until) {
             continue;
         }
         if stop.load(Ordering::SeqCst) {
-            return Err(PipelineError::Interrupted { stage: stage.id.clone() });
+            return Err(PipelineError::Interrupted {
+                stage: stage.id.clone(),
+            });
         }
 
         let key_prefix = &stage.key[..12];
@@ -110,7 +129,7 @@ pub fn run_pipeline(plan: &Plan, cache: &Cache, options: &RunOptions, stop: &Ato
                     stop,
                     show_progress: options.show_progress,
                 };
-                run_stage(&context)?;
+                run_stage_catching_panics(&context)?;
                 if stop.load(Ordering::SeqCst) {
                     return Err(StageError::Interrupted);
                 }
@@ -131,7 +150,8 @@ pub fn run_pipeline(plan: &Plan, cache: &Cache, options: &RunOptions, stop: &Ato
 
         if stage.kind == StageKind::Report {
             let target = options.reports_dir.join(&plan.experiment.name);
-            report::publish(&cache.entry_dir(stage.kind.name(), &stage.key), &target).map_err(fail)?;
+            report::publish(&cache.entry_dir(stage.kind.name(), &stage.key), &target)
+                .map_err(fail)?;
             tracing::info!(path = %target.display(), "report copied");
             summary.report_dir = Some(target);
         }
@@ -153,6 +173,21 @@ fn check_inputs_unchanged(plan: &Plan, stage: &PlannedStage) -> Result<(), Stage
         }
     }
     Ok(())
+}
+
+/// Runs a stage and turns a panic inside it into a [`StageError::Panic`],
+/// so that the failure names the stage and key and its temporary folder
+/// is removed.
+fn run_stage_catching_panics(context: &StageContext) -> Result<(), StageError> {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_stage(context)));
+    result.unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        Err(StageError::Panic(message))
+    })
 }
 
 fn run_stage(context: &StageContext) -> Result<(), StageError> {

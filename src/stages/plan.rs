@@ -30,9 +30,18 @@ impl Split {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Job {
     PrepareData,
-    FineTune { run: usize },
-    Sample { run: usize, epoch: usize, split: Split },
-    Score { run: usize, epoch: usize },
+    FineTune {
+        run: usize,
+    },
+    Sample {
+        run: usize,
+        epoch: usize,
+        split: Split,
+    },
+    Score {
+        run: usize,
+        epoch: usize,
+    },
     Import,
     Analyze,
     Report,
@@ -67,7 +76,11 @@ impl Plan {
     /// Plans every stage of `experiment`, hashing its input files (through
     /// `memo`). The files must exist; `check_inputs` reports missing ones
     /// with the key that names them.
-    pub fn build(experiment: &Experiment, roots: &Roots, memo: &mut DigestMemo) -> Result<Plan, StageError> {
+    pub fn build(
+        experiment: &Experiment,
+        roots: &Roots,
+        memo: &mut DigestMemo,
+    ) -> Result<Plan, StageError> {
         let mut digests = BTreeMap::new();
         let mut input_paths = BTreeMap::new();
         let mut hash = |role: &str, path: PathBuf| -> Result<(), StageError> {
@@ -110,7 +123,14 @@ impl Plan {
             .find(|stage| stage.kind == kind)
     }
 
-    fn push(&mut self, id: String, kind: StageKind, job: Job, mut manifest: Manifest, upstream: Vec<usize>) -> usize {
+    fn push(
+        &mut self,
+        id: String,
+        kind: StageKind,
+        job: Job,
+        mut manifest: Manifest,
+        upstream: Vec<usize>,
+    ) -> usize {
         for &index in &upstream {
             let up = &self.stages[index];
             manifest = manifest.upstream(&up.id, &up.key);
@@ -135,15 +155,18 @@ impl Plan {
             StageKind::PrepareData.name().to_string(),
             StageKind::PrepareData,
             Job::PrepareData,
-            Manifest::new(StageKind::PrepareData.name(), StageKind::PrepareData.version())
-                .param("format", data.format.name())
-                .param("train_subset", data.train_subset)
-                .param("test_subset", data.test_subset)
-                .param("subset_seed", data.subset_seed)
-                .param("prompt_template", experiment.templates.prompt.as_str())
-                .param("target_template", experiment.templates.target.as_str())
-                .input("train_data", &self.digests["train_data"])
-                .input("test_data", &self.digests["test_data"]),
+            Manifest::new(
+                StageKind::PrepareData.name(),
+                StageKind::PrepareData.version(),
+            )
+            .param("format", data.format.name())
+            .param("train_subset", data.train_subset)
+            .param("test_subset", data.test_subset)
+            .param("subset_seed", data.subset_seed)
+            .param("prompt_template", experiment.templates.prompt.as_str())
+            .param("target_template", experiment.templates.target.as_str())
+            .input("train_data", &self.digests["train_data"])
+            .input("test_data", &self.digests["test_data"]),
             vec![],
         );
 
@@ -163,7 +186,12 @@ impl Plan {
             }
         };
 
-        let grid: Vec<Value> = experiment.analysis.threshold_grid.iter().map(|&x| Value::float(x)).collect();
+        let grid: Vec<Value> = experiment
+            .analysis
+            .threshold_grid
+            .iter()
+            .map(|&x| Value::float(x))
+            .collect();
         let analyze = self.push(
             StageKind::Analyze.name().to_string(),
             StageKind::Analyze,
@@ -208,39 +236,54 @@ impl Plan {
                         Split::Train => sampling.k_train,
                         Split::Test => sampling.k_test,
                     };
-                    let stop: Vec<Value> = sampling.stop.iter().map(|s| Value::str(s.clone())).collect();
-                    samples.push(self.push(
-                        format!("sample {run_name} {label} {}", split.name()),
-                        StageKind::Sample,
-                        Job::Sample { run: run_index, epoch, split },
-                        Manifest::new(StageKind::Sample.name(), StageKind::Sample.version())
-                            .param("split", split.name())
-                            .param("checkpoint", label.as_str())
-                            .param("precision", precision_name(training))
-                            .param("k", k)
-                            .param("temperature", sampling.temperature)
-                            .param("top_p", sampling.top_p)
-                            .param("max_new_tokens", sampling.max_new_tokens)
-                            .param("stop", Value::List(stop))
-                            .param("seed", sampling.seed)
-                            .param("batch_size", sampling.batch_size),
-                        vec![prepare, fine_tune],
-                    ));
+                    let stop: Vec<Value> = sampling
+                        .stop
+                        .iter()
+                        .map(|s| Value::str(s.clone()))
+                        .collect();
+                    samples.push(
+                        self.push(
+                            format!("sample {run_name} {label} {}", split.name()),
+                            StageKind::Sample,
+                            Job::Sample {
+                                run: run_index,
+                                epoch,
+                                split,
+                            },
+                            Manifest::new(StageKind::Sample.name(), StageKind::Sample.version())
+                                .param("split", split.name())
+                                .param("checkpoint", label.as_str())
+                                .param("precision", precision_name(training))
+                                .param("k", k)
+                                .param("temperature", sampling.temperature)
+                                .param("top_p", sampling.top_p)
+                                .param("max_new_tokens", sampling.max_new_tokens)
+                                .param("stop", Value::List(stop))
+                                .param("seed", sampling.seed)
+                                .param("batch_size", sampling.batch_size),
+                            vec![prepare, fine_tune],
+                        ),
+                    );
                 }
 
                 let mut upstream = vec![prepare, fine_tune];
                 upstream.extend(samples);
-                scores.push(self.push(
-                    format!("score {run_name} {label}"),
-                    StageKind::Score,
-                    Job::Score { run: run_index, epoch },
-                    Manifest::new(StageKind::Score.name(), StageKind::Score.version())
-                        .param("checkpoint", label.as_str())
-                        .param("precision", precision_name(training))
-                        .param("token_budget", self.experiment.scoring.token_budget)
-                        .param("grader", self.experiment.data.format.name()),
-                    upstream,
-                ));
+                scores.push(
+                    self.push(
+                        format!("score {run_name} {label}"),
+                        StageKind::Score,
+                        Job::Score {
+                            run: run_index,
+                            epoch,
+                        },
+                        Manifest::new(StageKind::Score.name(), StageKind::Score.version())
+                            .param("checkpoint", label.as_str())
+                            .param("precision", precision_name(training))
+                            .param("token_budget", self.experiment.scoring.token_budget)
+                            .param("grader", self.experiment.data.format.name()),
+                        upstream,
+                    ),
+                );
             }
         }
         scores

@@ -43,7 +43,12 @@ pub fn run(plan: &Plan, out_dir: &Path) -> Result<(), StageError> {
 
         // One generator per split, seeded from the subset seed and the split
         // name, so the train order does not depend on the test file.
-        let seed = data_config.subset_seed ^ if split == Split::Train { 0 } else { 0x5eed_7e57 };
+        let seed = data_config.subset_seed
+            ^ if split == Split::Train {
+                0
+            } else {
+                0x5eed_7e57
+            };
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         examples.shuffle(&mut rng);
         if let Some(size) = subset {
@@ -56,11 +61,16 @@ pub fn run(plan: &Plan, out_dir: &Path) -> Result<(), StageError> {
     }
 
     let summary_path = out_dir.join("summary.json");
-    let text = serde_json::to_string_pretty(&serde_json::Value::Object(summary)).unwrap_or_default();
+    let text =
+        serde_json::to_string_pretty(&serde_json::Value::Object(summary)).unwrap_or_default();
     std::fs::write(&summary_path, text).map_err(StageError::write(&summary_path))
 }
 
-fn write_prepared(path: &Path, examples: &[Example], templates: &data::Templates) -> Result<(), StageError> {
+fn write_prepared(
+    path: &Path,
+    examples: &[Example],
+    templates: &data::Templates,
+) -> Result<(), StageError> {
     let file = std::fs::File::create(path).map_err(StageError::write(path))?;
     let mut writer = BufWriter::new(file);
     for example in examples {
@@ -73,7 +83,8 @@ fn write_prepared(path: &Path, examples: &[Example], templates: &data::Templates
             target: templates.target(example),
             extra: example.extra.clone(),
         };
-        let line = serde_json::to_string(&prepared).map_err(|e| StageError::write(path)(e.into()))?;
+        let line =
+            serde_json::to_string(&prepared).map_err(|e| StageError::write(path)(e.into()))?;
         writeln!(writer, "{line}").map_err(StageError::write(path))?;
     }
     writer.flush().map_err(StageError::write(path))
@@ -86,7 +97,8 @@ pub fn read_prepared(entry_dir: &Path, split: Split) -> Result<Vec<PreparedExamp
     let mut examples = Vec::new();
     for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| StageError::read(&path, e))?;
-        let example = serde_json::from_str(&line).map_err(|e| StageError::read(&path, format!("line {}: {e}", index + 1)))?;
+        let example = serde_json::from_str(&line)
+            .map_err(|e| StageError::read(&path, format!("line {}: {e}", index + 1)))?;
         examples.push(example);
     }
     Ok(examples)

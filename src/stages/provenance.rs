@@ -12,7 +12,10 @@ use super::plan::Plan;
 /// digests, seeds and the key of every stage.
 pub fn provenance_rows(plan: &Plan) -> Vec<(String, String)> {
     let mut rows = vec![
-        ("premem version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        (
+            "premem version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
         ("git revision".to_string(), git_revision(Path::new("."))),
         ("libtorch binding".to_string(), LIBTORCH_BINDING.to_string()),
         ("typst version".to_string(), typst_version()),
@@ -22,9 +25,15 @@ pub fn provenance_rows(plan: &Plan) -> Vec<(String, String)> {
     }
 
     let experiment = &plan.experiment;
-    rows.push(("data subset seed".to_string(), experiment.data.subset_seed.to_string()));
+    rows.push((
+        "data subset seed".to_string(),
+        experiment.data.subset_seed.to_string(),
+    ));
     if let Some(training) = plan.training() {
-        rows.push(("sampling seed".to_string(), training.sampling.seed.to_string()));
+        rows.push((
+            "sampling seed".to_string(),
+            training.sampling.seed.to_string(),
+        ));
         let seeds: Vec<String> = training.runs.iter().map(|r| r.seed.to_string()).collect();
         rows.push(("fine-tune seeds".to_string(), seeds.join(", ")));
     }
@@ -62,6 +71,11 @@ pub fn typst_version() -> String {
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().next().map(str::to_string))
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| "not installed".to_string())
 }

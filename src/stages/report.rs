@@ -61,23 +61,43 @@ pub fn config_rows(experiment: &Experiment) -> Vec<(String, String)> {
         ("data.test".to_string(), data.test.display().to_string()),
         ("data.train_subset".to_string(), optional(data.train_subset)),
         ("data.test_subset".to_string(), optional(data.test_subset)),
-        ("scoring.threshold".to_string(), experiment.scoring.threshold.to_string()),
+        (
+            "scoring.threshold".to_string(),
+            experiment.scoring.threshold.to_string(),
+        ),
     ];
     match &experiment.source {
-        Source::Import(import) => rows.push(("import.dir".to_string(), import.dir.display().to_string())),
+        Source::Import(import) => {
+            rows.push(("import.dir".to_string(), import.dir.display().to_string()))
+        }
         Source::Training(training) => {
-            rows.push(("model.path".to_string(), training.model.path.display().to_string()));
+            rows.push((
+                "model.path".to_string(),
+                training.model.path.display().to_string(),
+            ));
             let optimizer = &training.optimizer;
-            rows.push(("train.batch_size".to_string(), optimizer.batch_size.to_string()));
-            rows.push(("train.grad_accum".to_string(), optimizer.grad_accum.to_string()));
-            rows.push(("train.weight_decay".to_string(), optimizer.weight_decay.to_string()));
+            rows.push((
+                "train.batch_size".to_string(),
+                optimizer.batch_size.to_string(),
+            ));
+            rows.push((
+                "train.grad_accum".to_string(),
+                optimizer.grad_accum.to_string(),
+            ));
+            rows.push((
+                "train.weight_decay".to_string(),
+                optimizer.weight_decay.to_string(),
+            ));
             for run in &training.runs {
                 rows.push(("sweep run".to_string(), run.name()));
             }
             let sampling = &training.sampling;
             rows.push(("sampling.k_train".to_string(), sampling.k_train.to_string()));
             rows.push(("sampling.k_test".to_string(), sampling.k_test.to_string()));
-            rows.push(("sampling.temperature".to_string(), sampling.temperature.to_string()));
+            rows.push((
+                "sampling.temperature".to_string(),
+                sampling.temperature.to_string(),
+            ));
             rows.push(("sampling.top_p".to_string(), sampling.top_p.to_string()));
         }
     }
@@ -88,7 +108,11 @@ pub fn config_rows(experiment: &Experiment) -> Vec<(String, String)> {
 /// not its cache bookkeeping, into `target`, replacing earlier copies.
 pub fn publish(entry_dir: &Path, target: &Path) -> Result<(), StageError> {
     std::fs::create_dir_all(target).map_err(StageError::write(target))?;
-    copy_tree(entry_dir, target, &[crate::cache::MANIFEST, crate::cache::MARKER])
+    copy_tree(
+        entry_dir,
+        target,
+        &[crate::cache::MANIFEST, crate::cache::MARKER],
+    )
 }
 
 fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), StageError> {

@@ -27,10 +27,17 @@ pub struct SampleRecord {
 
 pub fn run(context: &StageContext) -> Result<(), StageError> {
     let plan = context.plan;
-    let Job::Sample { run: run_index, epoch, split } = context.stage().job else {
+    let Job::Sample {
+        run: run_index,
+        epoch,
+        split,
+    } = context.stage().job
+    else {
         unreachable!("sample stage with another job");
     };
-    let training = plan.training().expect("sample is planned only for training experiments");
+    let training = plan
+        .training()
+        .expect("sample is planned only for training experiments");
     let run = &training.runs[run_index];
 
     let mut prepared = read_prepared(&context.upstream_dir(StageKind::PrepareData)?, split)?;
@@ -59,12 +66,16 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
         batch_size: sampling.batch_size,
     };
 
-    let checkpoint = context.upstream_dir(StageKind::FineTune)?.join(format!("epoch-{epoch}"));
+    let checkpoint = context
+        .upstream_dir(StageKind::FineTune)?
+        .join(format!("epoch-{epoch}"));
     let model = LoadedModel::load(&checkpoint, training.model.precision)?;
 
     let total = (requests.len() * options.k) as u64;
     let bar = progress::bar(total, &context.stage().id, context.show_progress);
-    let samples = sample::sample(&model, &requests, &options, &mut |done| bar.set_position(done as u64))?;
+    let samples = sample::sample(&model, &requests, &options, &mut |done| {
+        bar.set_position(done as u64)
+    })?;
     bar.finish_and_clear();
 
     let path = context.out_dir.join("samples.jsonl");
@@ -78,7 +89,8 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
             tokens: sample.tokens,
             stop_reason: sample.stop_reason,
         };
-        let line = serde_json::to_string(&record).map_err(|e| StageError::write(&path)(e.into()))?;
+        let line =
+            serde_json::to_string(&record).map_err(|e| StageError::write(&path)(e.into()))?;
         writeln!(writer, "{line}").map_err(StageError::write(&path))?;
     }
     writer.flush().map_err(StageError::write(&path))
@@ -91,7 +103,10 @@ pub fn read_samples(entry_dir: &Path) -> Result<Vec<SampleRecord>, StageError> {
     let mut records = Vec::new();
     for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| StageError::read(&path, e))?;
-        records.push(serde_json::from_str(&line).map_err(|e| StageError::read(&path, format!("line {}: {e}", index + 1)))?);
+        records.push(
+            serde_json::from_str(&line)
+                .map_err(|e| StageError::read(&path, format!("line {}: {e}", index + 1)))?,
+        );
     }
     Ok(records)
 }

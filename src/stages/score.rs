@@ -30,10 +30,16 @@ pub struct CheckpointRecord {
 
 pub fn run(context: &StageContext) -> Result<(), StageError> {
     let plan = context.plan;
-    let Job::Score { run: run_index, epoch } = context.stage().job else {
+    let Job::Score {
+        run: run_index,
+        epoch,
+    } = context.stage().job
+    else {
         unreachable!("score stage with another job");
     };
-    let training = plan.training().expect("score is planned only for training experiments");
+    let training = plan
+        .training()
+        .expect("score is planned only for training experiments");
     let run = &training.runs[run_index];
     let format = plan.experiment.data.format;
 
@@ -43,7 +49,10 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
     let test = read_prepared(&prepare_dir, Split::Test)?;
 
     let fine_tune_dir = context.upstream_dir(StageKind::FineTune)?;
-    let model = LoadedModel::load(&fine_tune_dir.join(format!("epoch-{epoch}")), training.model.precision)?;
+    let model = LoadedModel::load(
+        &fine_tune_dir.join(format!("epoch-{epoch}")),
+        training.model.precision,
+    )?;
     let requests: Vec<ScoreRequest> = train
         .iter()
         .map(|example| ScoreRequest {
@@ -54,13 +63,23 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
     let options = ScoreOptions {
         token_budget: plan.experiment.scoring.token_budget,
     };
-    let bar = progress::bar(requests.len() as u64, &context.stage().id, context.show_progress);
-    let scores = score::score(&model, &requests, &options, &mut |done| bar.set_position(done as u64))?;
+    let bar = progress::bar(
+        requests.len() as u64,
+        &context.stage().id,
+        context.show_progress,
+    );
+    let scores = score::score(&model, &requests, &options, &mut |done| {
+        bar.set_position(done as u64)
+    })?;
     bar.finish_and_clear();
 
     let path = context.out_dir.join("perplexities.csv");
     let mut writer = csv_writer(&path)?;
-    write_row(&mut writer, &path, &["id", "target_tokens", "nll_mean", "perplexity"])?;
+    write_row(
+        &mut writer,
+        &path,
+        &["id", "target_tokens", "nll_mean", "perplexity"],
+    )?;
     for (example, result) in train.iter().zip(&scores) {
         let row = [
             example.id.clone(),
@@ -75,13 +94,23 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
     for split in [Split::Train, Split::Test] {
         let examples = if split == Split::Train { &train } else { &test };
         let sample_dir = context.sample_dir(split)?;
-        grade_samples(&sample_dir, examples, format, &context.out_dir.join(format!("{}.csv", split.name())))?;
+        grade_samples(
+            &sample_dir,
+            examples,
+            format,
+            &context.out_dir.join(format!("{}.csv", split.name())),
+        )?;
     }
 
     let checkpoint = read_checkpoints(&fine_tune_dir)?
         .into_iter()
         .find(|c| c.epoch == epoch)
-        .ok_or_else(|| StageError::read(&fine_tune_dir.join("checkpoints.json"), format!("no checkpoint for epoch {epoch}")))?;
+        .ok_or_else(|| {
+            StageError::read(
+                &fine_tune_dir.join("checkpoints.json"),
+                format!("no checkpoint for epoch {epoch}"),
+            )
+        })?;
     let record = CheckpointRecord {
         run: run.name(),
         label: format!("epoch-{epoch}"),
@@ -89,7 +118,11 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
         step: checkpoint.step,
     };
     let path = context.out_dir.join("checkpoint.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&record).unwrap_or_default()).map_err(StageError::write(&path))
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&record).unwrap_or_default(),
+    )
+    .map_err(StageError::write(&path))
 }
 
 /// Grades every sample of a sample entry and writes `id,sample,outcome` rows.
@@ -99,15 +132,29 @@ fn grade_samples(
     format: Format,
     out_path: &Path,
 ) -> Result<(), StageError> {
-    let solutions: HashMap<&str, &str> = examples.iter().map(|e| (e.id.as_str(), e.solution.as_str())).collect();
+    let solutions: HashMap<&str, &str> = examples
+        .iter()
+        .map(|e| (e.id.as_str(), e.solution.as_str()))
+        .collect();
     let mut writer = csv_writer(out_path)?;
     write_row(&mut writer, out_path, &["id", "sample", "outcome"])?;
     for record in read_samples(sample_dir)? {
         let Some(solution) = solutions.get(record.id.as_str()) else {
-            return Err(StageError::read(&sample_dir.join("samples.jsonl"), format!("sample of unknown example `{}`", record.id)));
+            return Err(StageError::read(
+                &sample_dir.join("samples.jsonl"),
+                format!("sample of unknown example `{}`", record.id),
+            ));
         };
         let outcome = grade(format, solution, &record.text);
-        write_row(&mut writer, out_path, &[record.id.clone(), record.sample.to_string(), outcome.name().to_string()])?;
+        write_row(
+            &mut writer,
+            out_path,
+            &[
+                record.id.clone(),
+                record.sample.to_string(),
+                outcome.name().to_string(),
+            ],
+        )?;
     }
     writer.flush().map_err(StageError::write(out_path))
 }
@@ -123,6 +170,12 @@ fn csv_writer(path: &Path) -> Result<csv::Writer<std::fs::File>, StageError> {
     csv::Writer::from_path(path).map_err(|e| StageError::write(path)(e.into()))
 }
 
-fn write_row<S: AsRef<[u8]>>(writer: &mut csv::Writer<std::fs::File>, path: &Path, row: &[S]) -> Result<(), StageError> {
-    writer.write_record(row).map_err(|e| StageError::write(path)(e.into()))
+fn write_row<S: AsRef<[u8]>>(
+    writer: &mut csv::Writer<std::fs::File>,
+    path: &Path,
+    row: &[S],
+) -> Result<(), StageError> {
+    writer
+        .write_record(row)
+        .map_err(|e| StageError::write(path)(e.into()))
 }

@@ -15,13 +15,19 @@ fn planned_keys(fixture: &Fixture, name: &str, text: &str) -> BTreeMap<String, S
     let path = fixture.write_experiment(name, text);
     let experiment = experiment::load(&path).unwrap();
     let plan = Plan::build(&experiment, &fixture.roots(), &mut DigestMemo::in_memory()).unwrap();
-    plan.stages.into_iter().map(|stage| (stage.id, stage.key)).collect()
+    plan.stages
+        .into_iter()
+        .map(|stage| (stage.id, stage.key))
+        .collect()
 }
 
 /// Stage ids whose keys differ between two plans of the same stages.
 fn changed_stages(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
-    a.iter().filter(|(id, key)| b[*id] != **key).map(|(id, _)| id.clone()).collect()
+    a.iter()
+        .filter(|(id, key)| b[*id] != **key)
+        .map(|(id, _)| id.clone())
+        .collect()
 }
 
 fn kind_of(id: &str) -> &str {
@@ -33,21 +39,35 @@ fn shared_fine_tune_shares_key() {
     let fixture = Fixture::new(20);
     let first = planned_keys(&fixture, "first.toml", BASE_EXPERIMENT);
     let second_text = BASE_EXPERIMENT
-        .replace("learning_rate = [1e-5, 1e-4]", "learning_rate = [1e-4, 3e-4]")
+        .replace(
+            "learning_rate = [1e-5, 1e-4]",
+            "learning_rate = [1e-4, 3e-4]",
+        )
         .replace("temperature = 0.8", "temperature = 0.5");
-    let second = planned_keys(&fixture, "second.toml", &format!("{second_text}\n[report]\nexamples = 3\n"));
+    let second = planned_keys(
+        &fixture,
+        "second.toml",
+        &format!("{second_text}\n[report]\nexamples = 3\n"),
+    );
 
     let shared = "fine-tune lr1e-4_ep2_frac1_seed0";
     assert_eq!(first[shared], second[shared]);
     assert_eq!(first["prepare-data"], second["prepare-data"]);
-    assert_ne!(first["fine-tune lr1e-5_ep2_frac1_seed0"], second["fine-tune lr3e-4_ep2_frac1_seed0"]);
+    assert_ne!(
+        first["fine-tune lr1e-5_ep2_frac1_seed0"],
+        second["fine-tune lr3e-4_ep2_frac1_seed0"]
+    );
 }
 
 #[test]
 fn report_option_changes_report_only() {
     let fixture = Fixture::new(20);
     let before = planned_keys(&fixture, "a.toml", BASE_EXPERIMENT);
-    let after = planned_keys(&fixture, "a.toml", &format!("{BASE_EXPERIMENT}\n[report]\nexamples = 3\n"));
+    let after = planned_keys(
+        &fixture,
+        "a.toml",
+        &format!("{BASE_EXPERIMENT}\n[report]\nexamples = 3\n"),
+    );
     assert_eq!(changed_stages(&before, &after), vec!["report".to_string()]);
 }
 
@@ -55,7 +75,11 @@ fn report_option_changes_report_only() {
 fn temperature_changes_downstream_only() {
     let fixture = Fixture::new(20);
     let before = planned_keys(&fixture, "a.toml", BASE_EXPERIMENT);
-    let after = planned_keys(&fixture, "a.toml", &BASE_EXPERIMENT.replace("temperature = 0.8", "temperature = 0.7"));
+    let after = planned_keys(
+        &fixture,
+        "a.toml",
+        &BASE_EXPERIMENT.replace("temperature = 0.8", "temperature = 0.7"),
+    );
     let changed = changed_stages(&before, &after);
 
     for id in before.keys() {
@@ -70,7 +94,10 @@ fn float_spelling_keeps_keys() {
     let fixture = Fixture::new(20);
     let before = planned_keys(&fixture, "a.toml", BASE_EXPERIMENT);
     let spelled = BASE_EXPERIMENT
-        .replace("learning_rate = [1e-5, 1e-4]", "learning_rate = [0.00001, 1.0e-4]")
+        .replace(
+            "learning_rate = [1e-5, 1e-4]",
+            "learning_rate = [0.00001, 1.0e-4]",
+        )
         .replace("temperature = 0.8", "temperature = 8e-1");
     let after = planned_keys(&fixture, "a.toml", &spelled);
     assert_eq!(before, after);
@@ -81,7 +108,10 @@ fn int_for_float_keeps_keys() {
     let fixture = Fixture::new(20);
     let with_float = BASE_EXPERIMENT.replace("temperature = 0.8", "temperature = 1.0");
     let with_int = BASE_EXPERIMENT.replace("temperature = 0.8", "temperature = 1");
-    assert_eq!(planned_keys(&fixture, "a.toml", &with_float), planned_keys(&fixture, "a.toml", &with_int));
+    assert_eq!(
+        planned_keys(&fixture, "a.toml", &with_float),
+        planned_keys(&fixture, "a.toml", &with_int)
+    );
 }
 
 #[test]
@@ -128,7 +158,10 @@ fn digest_memo_rehashes_on_change() {
 }
 
 fn write_output(dir: &Path) -> Result<(), CacheError> {
-    std::fs::write(dir.join("out.txt"), b"done").map_err(|source| CacheError::Io { path: dir.to_path_buf(), source })
+    std::fs::write(dir.join("out.txt"), b"done").map_err(|source| CacheError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 #[test]
@@ -137,13 +170,18 @@ fn build_then_hit() {
     let cache = Cache::open(dir.path(), false).unwrap();
     let manifest = Manifest::new("demo", 1).param("x", 1usize);
 
-    assert_eq!(cache.build(&manifest, write_output).unwrap(), BuildOutcome::Built);
+    assert_eq!(
+        cache.build(&manifest, write_output).unwrap(),
+        BuildOutcome::Built
+    );
     let entry = cache.entry_dir("demo", &manifest.key());
     assert!(entry.join("out.txt").is_file());
     assert!(entry.join("manifest.json").is_file());
     assert!(entry.join("complete.json").is_file());
 
-    let again = cache.build(&manifest, |_: &Path| -> Result<(), CacheError> { panic!("must not rebuild") });
+    let again = cache.build(&manifest, |_: &Path| -> Result<(), CacheError> {
+        panic!("must not rebuild")
+    });
     assert_eq!(again.unwrap(), BuildOutcome::Hit);
     assert_eq!(cache.read_manifest("demo", &manifest.key()), Some(manifest));
 }
@@ -164,7 +202,10 @@ fn failed_build_leaves_nothing() {
     assert!(result.is_err());
     assert!(cache.lookup("demo", &manifest.key()).is_none());
     assert!(!cache.entry_dir("demo", &manifest.key()).exists());
-    assert_eq!(std::fs::read_dir(cache.root().join("tmp")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(cache.root().join("tmp")).unwrap().count(),
+        0
+    );
 }
 
 #[test]
@@ -178,7 +219,10 @@ fn open_sweeps_unfinished_entries() {
 
     let _cache = Cache::open(dir.path(), false).unwrap();
     assert!(!leftover.exists());
-    assert!(work.is_dir(), "resume state of fine-tuning must survive the sweep");
+    assert!(
+        work.is_dir(),
+        "resume state of fine-tuning must survive the sweep"
+    );
 }
 
 #[test]

@@ -63,7 +63,9 @@ impl Fixture {
     pub fn write_data(&self, name: &str, lines: usize) {
         let mut text = String::new();
         for i in 0..lines {
-            let question = format!("{name}: Tom has {i} apples and buys 2 more. How many apples does he have now?");
+            let question = format!(
+                "{name}: Tom has {i} apples and buys 2 more. How many apples does he have now?"
+            );
             let answer = format!("He has {i} + 2 = {} apples.\n#### {}", i + 2, i + 2);
             text.push_str(&serde_json::json!({"question": question, "answer": answer}).to_string());
             text.push('\n');
@@ -93,22 +95,77 @@ fn load_error(text: &str) -> String {
 fn invalid_values_name_key_and_line() {
     // (replaced line of BASE_EXPERIMENT, replacement, key, expected text)
     let cases = [
-        ("temperature = 0.8", "k_train = 0", "sampling.k_train", "expected an integer >= 1, found 0"),
-        ("temperature = 0.8", "top_p = 1.5", "sampling.top_p", "expected a number in (0, 1], found 1.5"),
-        ("temperature = 0.8", "top_p = 0.0", "sampling.top_p", "found 0"),
-        ("temperature = 0.8", "temperature = \"hot\"", "sampling.temperature", "found a string (\"hot\")"),
-        ("learning_rate = [1e-5, 1e-4]", "learning_rate = [-1e-5]", "sweep.learning_rate", "found -0.00001"),
-        ("epochs = [2]", "epochs = []", "sweep.epochs", "found an empty array"),
-        ("train_subset = 8", "train_subzet = 8", "data.train_subzet", "did you mean `data.train_subset`?"),
-        ("format = \"gsm8k\"", "format = \"aime\"", "data.format", "expected `gsm8k` or `math`"),
-        ("path = \"tiny.gguf\"", "path = \"tiny.gguf\"\nprecision = \"f16\"", "model.precision", "expected `f32` or `bf16`"),
+        (
+            "temperature = 0.8",
+            "k_train = 0",
+            "sampling.k_train",
+            "expected an integer >= 1, found 0",
+        ),
+        (
+            "temperature = 0.8",
+            "top_p = 1.5",
+            "sampling.top_p",
+            "expected a number in (0, 1], found 1.5",
+        ),
+        (
+            "temperature = 0.8",
+            "top_p = 0.0",
+            "sampling.top_p",
+            "found 0",
+        ),
+        (
+            "temperature = 0.8",
+            "temperature = \"hot\"",
+            "sampling.temperature",
+            "found a string (\"hot\")",
+        ),
+        (
+            "learning_rate = [1e-5, 1e-4]",
+            "learning_rate = [-1e-5]",
+            "sweep.learning_rate",
+            "found -0.00001",
+        ),
+        (
+            "epochs = [2]",
+            "epochs = []",
+            "sweep.epochs",
+            "found an empty array",
+        ),
+        (
+            "train_subset = 8",
+            "train_subzet = 8",
+            "data.train_subzet",
+            "did you mean `data.train_subset`?",
+        ),
+        (
+            "format = \"gsm8k\"",
+            "format = \"aime\"",
+            "data.format",
+            "expected `gsm8k` or `math`",
+        ),
+        (
+            "path = \"tiny.gguf\"",
+            "path = \"tiny.gguf\"\nprecision = \"f16\"",
+            "model.precision",
+            "expected `f32` or `bf16`",
+        ),
     ];
     for (original, replacement, key, expected) in cases {
         let text = BASE_EXPERIMENT.replace(original, replacement);
-        let line = text.lines().position(|l| l.starts_with(replacement.lines().last().unwrap())).unwrap() + 1;
+        let line = text
+            .lines()
+            .position(|l| l.starts_with(replacement.lines().last().unwrap()))
+            .unwrap()
+            + 1;
         let message = load_error(&text);
-        assert!(message.contains(&format!("bad.toml:{line}:")), "{key}: {message}");
-        assert!(message.contains(&format!(": key `{key}`: expected ")), "{key}: {message}");
+        assert!(
+            message.contains(&format!("bad.toml:{line}:")),
+            "{key}: {message}"
+        );
+        assert!(
+            message.contains(&format!(": key `{key}`: expected ")),
+            "{key}: {message}"
+        );
         assert!(message.contains(expected), "{key}: {message}");
     }
 }
@@ -125,7 +182,10 @@ fn import_rejects_training_tables() {
     let text = format!("{BASE_EXPERIMENT}\n[import]\ndir = \"recorded\"\n");
     let message = load_error(&text);
     assert!(message.contains("key `model`"), "{message}");
-    assert!(message.contains("no such table when `[import]` is set"), "{message}");
+    assert!(
+        message.contains("no such table when `[import]` is set"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -175,8 +235,14 @@ fn sweep_grid_and_runs_combine() {
 #[test]
 fn extends_overrides_key_by_key() {
     let fixture = Fixture::new(10);
-    fixture.write_experiment("base.toml", &format!("{BASE_EXPERIMENT}k_train = 3\ntop_p = 0.5\n"));
-    let child = fixture.write_experiment("child.toml", "extends = \"base.toml\"\n[sampling]\ntop_p = 0.9\n");
+    fixture.write_experiment(
+        "base.toml",
+        &format!("{BASE_EXPERIMENT}k_train = 3\ntop_p = 0.5\n"),
+    );
+    let child = fixture.write_experiment(
+        "child.toml",
+        "extends = \"base.toml\"\n[sampling]\ntop_p = 0.9\n",
+    );
     let experiment = experiment::load(&child).unwrap();
     let Source::Training(training) = &experiment.source else {
         panic!("expected a training experiment");
@@ -202,8 +268,12 @@ fn extends_cycle_names_chain() {
 #[test]
 fn base_file_error_names_base() {
     let fixture = Fixture::new(10);
-    fixture.write_experiment("base.toml", &BASE_EXPERIMENT.replace("temperature = 0.8", "temperature = -1.0"));
-    let child = fixture.write_experiment("child.toml", "extends = \"base.toml\"\ntitle = \"child\"\n");
+    fixture.write_experiment(
+        "base.toml",
+        &BASE_EXPERIMENT.replace("temperature = 0.8", "temperature = -1.0"),
+    );
+    let child =
+        fixture.write_experiment("child.toml", "extends = \"base.toml\"\ntitle = \"child\"\n");
     let message = experiment::load(&child).unwrap_err().to_string();
     assert!(message.contains("base.toml:"), "{message}");
     assert!(message.contains("sampling.temperature"), "{message}");
@@ -214,7 +284,9 @@ fn subset_larger_than_file() {
     let fixture = Fixture::new(5);
     let path = fixture.write_experiment("big.toml", BASE_EXPERIMENT);
     let experiment = experiment::load(&path).unwrap();
-    let message = check_inputs(&experiment, &fixture.roots()).unwrap_err().to_string();
+    let message = check_inputs(&experiment, &fixture.roots())
+        .unwrap_err()
+        .to_string();
     assert!(message.contains("key `data.train_subset`"), "{message}");
     assert!(message.contains("expected at most 5"), "{message}");
     assert!(message.contains("found 8"), "{message}");
@@ -225,7 +297,9 @@ fn missing_model_names_key() {
     let fixture = Fixture::new(10);
     let text = BASE_EXPERIMENT.replace("tiny.gguf", "absent.gguf");
     let experiment = experiment::load(&fixture.write_experiment("m.toml", &text)).unwrap();
-    let message = check_inputs(&experiment, &fixture.roots()).unwrap_err().to_string();
+    let message = check_inputs(&experiment, &fixture.roots())
+        .unwrap_err()
+        .to_string();
     assert!(message.contains("key `model.path`"), "{message}");
     assert!(message.contains("does not exist"), "{message}");
 }
@@ -233,7 +307,11 @@ fn missing_model_names_key() {
 #[test]
 fn shipped_experiments_parse() {
     let dir = crate::helpers::repo_root().join("experiments");
-    for name in ["gsm8k-smollm2.toml", "math-smollm2.toml", "kang2024-import.toml"] {
+    for name in [
+        "gsm8k-smollm2.toml",
+        "math-smollm2.toml",
+        "kang2024-import.toml",
+    ] {
         let result = experiment::load(&dir.join(name));
         assert!(result.is_ok(), "{name}: {:?}", result.err());
     }

@@ -44,7 +44,14 @@ fn only_entry(cache: &Path, stage: &str) -> PathBuf {
 
 fn prepare_until(dir: &Path, cache: &str) -> Command {
     let mut command = premem(dir);
-    command.args(["report", "experiments/exp.toml", "--until", "prepare-data", "--cache-dir", cache]);
+    command.args([
+        "report",
+        "experiments/exp.toml",
+        "--until",
+        "prepare-data",
+        "--cache-dir",
+        cache,
+    ]);
     command
 }
 
@@ -73,18 +80,30 @@ fn sigkill_then_rerun_matches() {
         if let Some(dir) = found {
             break dir;
         }
-        assert!(Instant::now() < deadline, "the stage never reached its pause");
+        assert!(
+            Instant::now() < deadline,
+            "the stage never reached its pause"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     child.kill().unwrap();
     child.wait().unwrap();
 
     assert!(building.is_dir());
-    assert!(!fixture.path().join("cache/v1/prepare-data").exists() || std::fs::read_dir(fixture.path().join("cache/v1/prepare-data")).unwrap().count() == 0);
+    assert!(
+        !fixture.path().join("cache/v1/prepare-data").exists()
+            || std::fs::read_dir(fixture.path().join("cache/v1/prepare-data"))
+                .unwrap()
+                .count()
+                == 0
+    );
 
     let stdout = run_ok(&mut prepare_until(fixture.path(), "cache"));
     assert!(stdout.contains("0 stages reused, 1 built"), "{stdout}");
-    assert!(!building.exists(), "the killed build's folder must be swept");
+    assert!(
+        !building.exists(),
+        "the killed build's folder must be swept"
+    );
 
     let rerun = only_entry(&fixture.path().join("cache"), "prepare-data");
     assert_eq!(rerun.file_name(), reference.file_name());
@@ -109,18 +128,30 @@ fn unchanged_rerun_is_fast() {
         fastest = fastest.min(started.elapsed());
         assert!(stdout.contains("1 stages reused, 0 built"), "{stdout}");
     }
-    assert!(fastest < Duration::from_secs(2), "the fastest rerun took {fastest:?}");
+    assert!(
+        fastest < Duration::from_secs(2),
+        "the fastest rerun took {fastest:?}"
+    );
 }
 
 #[test]
 fn check_invalid_exits_two() {
     let fixture = Fixture::new(10);
-    fixture.write_experiment("exp.toml", &BASE_EXPERIMENT.replace("temperature = 0.8", "temperature = -1"));
-    let output = premem(fixture.path()).args(["check", "experiments/exp.toml"]).output().unwrap();
+    fixture.write_experiment(
+        "exp.toml",
+        &BASE_EXPERIMENT.replace("temperature = 0.8", "temperature = -1"),
+    );
+    let output = premem(fixture.path())
+        .args(["check", "experiments/exp.toml"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("experiments/exp.toml:"), "{stderr}");
-    assert!(stderr.contains("key `sampling.temperature`: expected a number >= 0, found -1"), "{stderr}");
+    assert!(
+        stderr.contains("key `sampling.temperature`: expected a number >= 0, found -1"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -129,11 +160,17 @@ fn check_prints_plan() {
     fixture.write_experiment("exp.toml", BASE_EXPERIMENT);
     let stdout = run_ok(premem(fixture.path()).args(["check", "experiments/exp.toml"]));
     assert!(stdout.contains("runs: 2"), "{stdout}");
-    assert!(stdout.contains("lr1e-5_ep2_frac1_seed0: checkpoints epoch-1, epoch-2"), "{stdout}");
+    assert!(
+        stdout.contains("lr1e-5_ep2_frac1_seed0: checkpoints epoch-1, epoch-2"),
+        "{stdout}"
+    );
     // prepare-data, 2 runs x (fine-tune + 2 epochs x (2 samples + score)),
     // analyze, report
     assert!(stdout.contains("stages: 17"), "{stdout}");
-    assert!(!fixture.path().join("cache").exists(), "check must not create the cache");
+    assert!(
+        !fixture.path().join("cache").exists(),
+        "check must not create the cache"
+    );
 }
 
 #[test]
@@ -143,14 +180,29 @@ fn status_explain_after_change() {
     run_ok(&mut prepare_until(fixture.path(), "cache"));
 
     let status = run_ok(premem(fixture.path()).args(["status", "experiments/exp.toml"]));
-    assert!(status.lines().any(|l| l.starts_with("cached   prepare-data")), "{status}");
-    assert!(status.lines().any(|l| l.starts_with("missing  fine-tune")), "{status}");
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("cached   prepare-data")),
+        "{status}"
+    );
+    assert!(
+        status.lines().any(|l| l.starts_with("missing  fine-tune")),
+        "{status}"
+    );
     assert!(status.contains("1 of 17 stages cached"), "{status}");
 
-    fixture.write_experiment("exp.toml", &BASE_EXPERIMENT.replace("train_subset = 8", "train_subset = 9"));
-    let explain = run_ok(premem(fixture.path()).args(["explain", "experiments/exp.toml", "prepare-data"]));
+    fixture.write_experiment(
+        "exp.toml",
+        &BASE_EXPERIMENT.replace("train_subset = 8", "train_subset = 9"),
+    );
+    let explain =
+        run_ok(premem(fixture.path()).args(["explain", "experiments/exp.toml", "prepare-data"]));
     assert!(explain.contains("would run"), "{explain}");
-    assert!(explain.contains("parameter `train_subset`: cached [8], planned [9]"), "{explain}");
+    assert!(
+        explain.contains("parameter `train_subset`: cached [8], planned [9]"),
+        "{explain}"
+    );
 }
 
 #[test]
@@ -160,7 +212,10 @@ fn gc_removes_unreferenced_entries() {
     run_ok(&mut prepare_until(fixture.path(), "cache"));
     let old_entry = only_entry(&fixture.path().join("cache"), "prepare-data");
 
-    fixture.write_experiment("exp.toml", &BASE_EXPERIMENT.replace("train_subset = 8", "train_subset = 9"));
+    fixture.write_experiment(
+        "exp.toml",
+        &BASE_EXPERIMENT.replace("train_subset = 8", "train_subset = 9"),
+    );
     run_ok(&mut prepare_until(fixture.path(), "cache"));
 
     let dry = run_ok(premem(fixture.path()).args(["gc", "--dry-run"]));
@@ -196,7 +251,10 @@ fn collect_dynamics_reads_score_files() {
         &checkpoint.join("train.csv"),
         "id,sample,outcome\na,1,wrong\na,0,correct\nb,0,no_answer\nb,1,correct\n",
     );
-    write(&checkpoint.join("test.csv"), "id,sample,outcome\nt2,0,correct\nt1,0,wrong\n");
+    write(
+        &checkpoint.join("test.csv"),
+        "id,sample,outcome\nt2,0,correct\nt1,0,wrong\n",
+    );
 
     let run = RunConfig {
         learning_rate: 1e-5,
@@ -214,8 +272,14 @@ fn collect_dynamics_reads_score_files() {
     assert_eq!(dynamics.runs[0].name, "lr1e-5_ep1_frac1_seed0");
     assert_eq!(point.step, 4);
     assert_eq!(point.train[0].id, "b");
-    assert_eq!(point.train[0].outcomes, vec![Outcome::NoAnswer, Outcome::Correct]);
-    assert_eq!(point.train[1].outcomes, vec![Outcome::Correct, Outcome::Wrong]);
+    assert_eq!(
+        point.train[0].outcomes,
+        vec![Outcome::NoAnswer, Outcome::Correct]
+    );
+    assert_eq!(
+        point.train[1].outcomes,
+        vec![Outcome::Correct, Outcome::Wrong]
+    );
     assert_eq!(point.train[1].target_tokens, Some(12));
     assert!((point.train[1].perplexity - 1.01005).abs() < 1e-9);
     assert_eq!(point.test[0].id, "t2");
@@ -225,9 +289,18 @@ fn collect_dynamics_reads_score_files() {
 #[test]
 fn collect_dynamics_rejects_unknown_id() {
     let dir = tempfile::tempdir().unwrap();
-    write(&dir.path().join("checkpoint.json"), r#"{"run": "r", "label": "epoch-1", "epoch": 1.0, "step": 4}"#);
-    write(&dir.path().join("perplexities.csv"), "id,target_tokens,nll_mean,perplexity\na,12,0.01,1.01005\n");
-    write(&dir.path().join("train.csv"), "id,sample,outcome\nz,0,correct\n");
+    write(
+        &dir.path().join("checkpoint.json"),
+        r#"{"run": "r", "label": "epoch-1", "epoch": 1.0, "step": 4}"#,
+    );
+    write(
+        &dir.path().join("perplexities.csv"),
+        "id,target_tokens,nll_mean,perplexity\na,12,0.01,1.01005\n",
+    );
+    write(
+        &dir.path().join("train.csv"),
+        "id,sample,outcome\nz,0,correct\n",
+    );
     write(&dir.path().join("test.csv"), "id,sample,outcome\n");
 
     let run = RunConfig {
@@ -241,5 +314,78 @@ fn collect_dynamics_rejects_unknown_id() {
         score_dirs: vec![dir.path().to_path_buf()],
     }])
     .unwrap_err();
-    assert!(error.to_string().contains("example `z` has no row in perplexities.csv"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("example `z` has no row in perplexities.csv"),
+        "{error}"
+    );
+}
+
+#[test]
+fn stage_panic_names_stage() {
+    let fixture = Fixture::new(20);
+    fixture.write_experiment("exp.toml", BASE_EXPERIMENT);
+    let output = premem(fixture.path())
+        .args(["report", "experiments/exp.toml", "--until", "fine-tune"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    // The stand-in GGUF makes fine-tuning fail: by a `todo!()` panic until
+    // the model runtime lands, by a load error after. Both must name the stage.
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("stage `fine-tune lr1e-5_ep2_frac1_seed0` (key "),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(fixture.path().join("cache/v1/tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn interrupt_stops_before_next_stage() {
+    let fixture = Fixture::new(20);
+    fixture.write_experiment("exp.toml", BASE_EXPERIMENT);
+    let child = premem(fixture.path())
+        .args(["report", "experiments/exp.toml", "--until", "fine-tune"])
+        .env("PREMEM_TEST_PAUSE_BEFORE_COMMIT_MS", "3000")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let tmp = fixture.path().join("cache/v1/tmp");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_dir(&tmp)
+        .map(|mut e| e.next().is_none())
+        .unwrap_or(true)
+    {
+        assert!(Instant::now() < deadline, "the stage never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("interrupted before stage `fine-tune"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("rerun the same command to resume"),
+        "{stderr}"
+    );
+
+    // prepare-data had finished writing, so it was kept and is reused.
+    let rerun = run_ok(&mut prepare_until(fixture.path(), "cache"));
+    assert!(rerun.contains("1 stages reused, 0 built"), "{rerun}");
 }
