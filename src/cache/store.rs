@@ -204,6 +204,21 @@ impl Cache {
         Ok(entries)
     }
 
+    /// Lists the work folders (resume state of unfinished fine-tuning) as
+    /// (stage, key, folder).
+    pub fn work_dirs(&self) -> Result<Vec<(String, String, PathBuf)>, CacheError> {
+        let mut found = Vec::new();
+        for dir in read_dir_sorted(&self.root.join("work"))? {
+            let name = file_name(&dir);
+            // Keys are 64 hex digits, so the stage is what precedes `-KEY`.
+            if name.len() > 65 && name.is_char_boundary(name.len() - 65) {
+                let (stage, key) = name.split_at(name.len() - 65);
+                found.push((stage.to_string(), key[1..].to_string(), dir));
+            }
+        }
+        Ok(found)
+    }
+
     /// The manifest of a complete entry.
     pub fn read_manifest(&self, stage: &str, key: &str) -> Option<Manifest> {
         let bytes = std::fs::read(self.entry_dir(stage, key).join(MANIFEST)).ok()?;

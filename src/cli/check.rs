@@ -10,12 +10,9 @@ use crate::cache::DigestMemo;
 use crate::experiment::{self, Experiment, LoadedData, Roots};
 use crate::stages::{Plan, StageKind};
 
-/// Arguments shared by every command that reads an experiment file.
+/// Data, model and cache folders, shared by the experiment commands and gc.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ExperimentArgs {
-    /// Experiment file (TOML), e.g. experiments/gsm8k-smollm2.toml.
-    pub file: PathBuf,
-
+pub struct FolderArgs {
     /// Root of relative data paths [env: PREMEM_DATA_DIR] [default: ./data].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -35,7 +32,7 @@ fn from_flag_env_or(flag: &Option<PathBuf>, variable: &str, default: &str) -> Pa
         .unwrap_or_else(|| PathBuf::from(default))
 }
 
-impl ExperimentArgs {
+impl FolderArgs {
     pub fn roots(&self) -> Roots {
         Roots {
             data: from_flag_env_or(&self.data_dir, "PREMEM_DATA_DIR", "data"),
@@ -45,6 +42,26 @@ impl ExperimentArgs {
 
     pub fn cache_dir(&self) -> PathBuf {
         from_flag_env_or(&self.cache_dir, "PREMEM_CACHE_DIR", "cache")
+    }
+}
+
+/// Arguments shared by every command that reads an experiment file.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExperimentArgs {
+    /// Experiment file (TOML), e.g. experiments/gsm8k-smollm2.toml.
+    pub file: PathBuf,
+
+    #[command(flatten)]
+    pub folders: FolderArgs,
+}
+
+impl ExperimentArgs {
+    pub fn roots(&self) -> Roots {
+        self.folders.roots()
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.folders.cache_dir()
     }
 
     /// Reads the experiment and checks its data and model files.

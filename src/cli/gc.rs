@@ -15,7 +15,7 @@ use crate::cache::{dir_size, Cache};
 use crate::experiment;
 use crate::stages::Plan;
 
-use super::check::digest_memo;
+use super::check::{digest_memo, FolderArgs};
 use super::status::human_size;
 
 #[derive(Debug, clap::Args)]
@@ -28,28 +28,13 @@ pub struct Args {
     #[arg(long, value_name = "DIR", default_value = "experiments")]
     pub experiments_dir: PathBuf,
 
-    /// Root of relative data paths [env: PREMEM_DATA_DIR] [default: ./data].
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-
-    /// Root of relative model paths [env: PREMEM_MODEL_DIR] [default: ./models].
-    #[arg(long, value_name = "DIR")]
-    pub model_dir: Option<PathBuf>,
-
-    /// Cache folder [env: PREMEM_CACHE_DIR] [default: ./cache].
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub folders: FolderArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let shared = super::check::ExperimentArgs {
-        file: PathBuf::new(),
-        data_dir: args.data_dir.clone(),
-        model_dir: args.model_dir.clone(),
-        cache_dir: args.cache_dir.clone(),
-    };
-    let roots = shared.roots();
-    let cache_dir = shared.cache_dir();
+    let roots = args.folders.roots();
+    let cache_dir = args.folders.cache_dir();
 
     let referenced = referenced_keys(&args.experiments_dir, &roots, &cache_dir)?;
     let cache = Cache::open(&cache_dir, true)?;
@@ -74,6 +59,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
         if !args.dry_run {
             cache.remove_entry(&entry.stage, &entry.key)?;
+        }
+        removed += 1;
+        freed += size;
+    }
+
+    for (stage, key, dir) in cache.work_dirs()? {
+        if referenced.contains(&(stage.clone(), key.clone())) {
+            continue;
+        }
+        let size = dir_size(&dir);
+        let verb = if args.dry_run {
+            "would remove"
+        } else {
+            "removing"
+        };
+        println!(
+            "{verb} resume state of {stage} {} ({})",
+            &key[..12],
+            human_size(size)
+        );
+        if !args.dry_run {
+            cache.remove_entry(&stage, &key)?;
         }
         removed += 1;
         freed += size;

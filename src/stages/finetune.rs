@@ -83,17 +83,24 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
         other => other?,
     };
 
-    move_checkpoints(&checkpoints, context.out_dir)
+    move_checkpoints(&checkpoints, &work_dir, context.out_dir)
 }
 
-/// Moves each epoch folder from the work folder into the entry and writes
-/// `checkpoints.json` with folder names relative to the entry.
-fn move_checkpoints(checkpoints: &[CheckpointInfo], out_dir: &Path) -> Result<(), StageError> {
+/// Moves each `epoch-{E}` folder from the work folder into the entry and
+/// writes `checkpoints.json` with folder names relative to the entry.
+fn move_checkpoints(
+    checkpoints: &[CheckpointInfo],
+    work_dir: &Path,
+    out_dir: &Path,
+) -> Result<(), StageError> {
     let mut moved = Vec::new();
     for checkpoint in checkpoints {
         let name = format!("epoch-{}", checkpoint.epoch);
         let target = out_dir.join(&name);
-        std::fs::rename(&checkpoint.dir, &target).map_err(StageError::write(&target))?;
+        // `finetune` writes `out_dir/epoch-{E}/` by contract, whatever form
+        // of path it reports in `dir`.
+        let source = work_dir.join(&name);
+        std::fs::rename(&source, &target).map_err(StageError::write(&target))?;
         moved.push(CheckpointInfo {
             dir: name.into(),
             ..checkpoint.clone()

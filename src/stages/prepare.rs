@@ -41,8 +41,8 @@ pub fn run(plan: &Plan, out_dir: &Path) -> Result<(), StageError> {
         let path = plan.roots.data_path(relative);
         let mut examples = data::load_jsonl(&path, data_config.format)?;
 
-        // One generator per split, seeded from the subset seed and the split
-        // name, so the train order does not depend on the test file.
+        // One generator per split, seeded from the subset seed and a
+        // per-split constant, so the train order does not depend on the test file.
         let seed = data_config.subset_seed
             ^ if split == Split::Train {
                 0

@@ -218,14 +218,25 @@ fn gc_removes_unreferenced_entries() {
     );
     run_ok(&mut prepare_until(fixture.path(), "cache"));
 
+    let orphan_work = fixture
+        .path()
+        .join(format!("cache/v1/work/fine-tune-{}", "0".repeat(64)));
+    std::fs::create_dir_all(&orphan_work).unwrap();
+
     let dry = run_ok(premem(fixture.path()).args(["gc", "--dry-run"]));
     assert!(dry.contains("would remove prepare-data"), "{dry}");
-    assert!(dry.contains("1 entries"), "{dry}");
+    assert!(
+        dry.contains("would remove resume state of fine-tune 000000000000"),
+        "{dry}"
+    );
+    assert!(dry.contains("2 entries"), "{dry}");
+    assert!(orphan_work.is_dir());
     assert!(old_entry.is_dir());
 
     let real = run_ok(premem(fixture.path()).args(["gc"]));
     assert!(real.contains("removing prepare-data"), "{real}");
     assert!(!old_entry.exists());
+    assert!(!orphan_work.exists());
     only_entry(&fixture.path().join("cache"), "prepare-data");
 }
 
