@@ -316,3 +316,28 @@ fn shipped_experiments_parse() {
         assert!(result.is_ok(), "{name}: {:?}", result.err());
     }
 }
+
+#[test]
+fn data_fraction_counts_prefix() {
+    // (fraction, prepared examples, examples trained on)
+    let cases = [
+        (1.0, 64, 64),
+        (0.5, 64, 32),
+        (0.25, 10, 3),
+        (0.01, 10, 1),
+        (0.5, 1, 1),
+    ];
+    for (data_fraction, prepared, expected) in cases {
+        let run = premem::experiment::RunConfig {
+            learning_rate: 1e-5,
+            epochs: 1,
+            data_fraction,
+            seed: 0,
+        };
+        assert_eq!(
+            run.train_count(prepared),
+            expected,
+            "fraction {data_fraction} of {prepared}"
+        );
+    }
+}

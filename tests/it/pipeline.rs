@@ -400,3 +400,31 @@ fn interrupt_stops_before_next_stage() {
     let rerun = run_ok(&mut prepare_until(fixture.path(), "cache"));
     assert!(rerun.contains("1 stages reused, 0 built"), "{rerun}");
 }
+
+/// Prepared train examples of the only prepare-data entry in `cache`.
+fn prepared_train(fixture: &Fixture, cache: &str) -> Vec<premem::stages::PreparedExample> {
+    let entry = only_entry(&fixture.path().join(cache), "prepare-data");
+    premem::stages::read_prepared(&entry, premem::stages::Split::Train).unwrap()
+}
+
+#[test]
+fn prepare_data_seeded_subset() {
+    let fixture = Fixture::new(40);
+    fixture.write_experiment("exp.toml", BASE_EXPERIMENT);
+    run_ok(&mut prepare_until(fixture.path(), "cache-seed0"));
+    let text = BASE_EXPERIMENT.replace("train_subset = 8", "train_subset = 8\nsubset_seed = 1");
+    fixture.write_experiment("exp.toml", &text);
+    run_ok(&mut prepare_until(fixture.path(), "cache-seed1"));
+
+    let seed0 = prepared_train(&fixture, "cache-seed0");
+    let seed1 = prepared_train(&fixture, "cache-seed1");
+    assert_eq!(seed0.len(), 8);
+    assert_eq!(seed1.len(), 8);
+    let ids0: Vec<&str> = seed0.iter().map(|e| e.id.as_str()).collect();
+    let ids1: Vec<&str> = seed1.iter().map(|e| e.id.as_str()).collect();
+    assert_ne!(ids0, ids1);
+
+    let first = &seed0[0];
+    assert_eq!(first.prompt, format!("{}\nAnswer:", first.question));
+    assert_eq!(first.target, format!(" {}\nDone.", first.solution));
+}
