@@ -85,8 +85,8 @@ impl ExperimentArgs {
     }
 }
 
-/// The digest memo of a cache folder, or an unsaved one if the folder does
-/// not exist yet.
+/// Loads the digest memo of a cache folder, or returns an unsaved one if
+/// the folder does not exist yet (so `check` creates no cache).
 pub fn digest_memo(cache_dir: &Path) -> DigestMemo {
     let root = cache_dir.join("v1");
     if root.is_dir() {
@@ -133,7 +133,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The part of a stage id after its kind name.
+/// Returns the part of a stage id after its kind name.
 pub fn stage_label(id: &str, kind: StageKind) -> &str {
     id.strip_prefix(kind.name()).unwrap_or(id).trim()
 }

@@ -258,8 +258,8 @@ impl Reader {
         path: &str,
         range: Range,
     ) -> Result<f64, ExperimentError> {
-        // An integer is accepted where a float is expected (`1` for `1.0`);
-        // the typed value is a float either way, so the cache key is too.
+        // An integer is accepted where a float is expected (`1` for `1.0`).
+        // The typed value is a float either way, so the cache key is too.
         let value = match node.kind {
             NodeKind::Float(x) => x,
             NodeKind::Int(i) => i as f64,
@@ -303,7 +303,7 @@ impl Reader {
             .ok_or_else(|| self.missing(parent, prefix, key, &range.describe()))
     }
 
-    /// A non-empty list; a single value counts as a list of one.
+    /// Reads a non-empty list. A single value counts as a list of one.
     pub(super) fn list<'a>(
         &mut self,
         table: &'a Table,
@@ -388,7 +388,7 @@ impl Reader {
     }
 }
 
-/// The known key nearest to `name` by edit distance, if it is close.
+/// Finds the known key nearest to `name` by edit distance, if it is close.
 fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
