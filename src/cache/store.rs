@@ -170,6 +170,8 @@ impl Cache {
         })?;
         write_json(&temp.join(MARKER), &record_json)?;
 
+        // NOTE: nothing is fsynced, so an entry survives a killed process
+        // (the kernel keeps its pages) but not necessarily a power loss.
         let entry = self.entry_dir(stage, &key);
         create_dir(entry.parent().unwrap_or(&self.root))?;
         remove_dir(&entry)?;
