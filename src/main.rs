@@ -38,6 +38,16 @@ enum Command {
     Synth(cli::synth::Args),
     /// Analyze recorded learning dynamics: per-run table and pooled R^2 of test accuracy on PM.
     AnalyzeDynamics(cli::analyze_dynamics::Args),
+    /// Validate an experiment file and its inputs; print the plan.
+    Check(cli::check::Args),
+    /// Run every stage of an experiment that is not cached and render its report.
+    Report(cli::report::Args),
+    /// Show each stage of an experiment: cached or missing, key, size, time.
+    Status(cli::status::Args),
+    /// Explain why a stage would rerun: how it differs from the closest cached entry.
+    Explain(cli::explain::Args),
+    /// Remove cache entries that no experiment file references.
+    Gc(cli::gc::Args),
 }
 
 fn main() {
@@ -50,6 +60,11 @@ fn main() {
         Command::Grade(a) => cli::grade::run(a),
         Command::Synth(a) => cli::synth::run(a),
         Command::AnalyzeDynamics(a) => cli::analyze_dynamics::run(a),
+        Command::Check(a) => cli::check::run(a),
+        Command::Report(a) => cli::report::run(a, args.quiet),
+        Command::Status(a) => cli::status::run(a),
+        Command::Explain(a) => cli::explain::run(a),
+        Command::Gc(a) => cli::gc::run(a),
     };
 
     if let Err(error) = result {

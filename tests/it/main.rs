@@ -9,3 +9,6 @@ mod model;
 mod report;
 mod robustness;
 mod synth;
+mod cache;
+mod experiment;
+mod pipeline;
