@@ -35,9 +35,11 @@ pub fn extract(format: Format, role: Role, text: &str) -> Option<String> {
     let candidate = match (format, role) {
         (Format::Gsm8k, Role::Reference) => last(hash_answers(text)),
         (Format::Gsm8k, Role::Sample) => last(hash_answers(text))
-            .or_else(|| last(phrase_answers(text)))
+            .or_else(|| last(phrase_answers(text)).map(cut_sentence))
             .or_else(|| last(boxed_answers(text))),
-        (Format::Math, _) => last(boxed_answers(text)).or_else(|| last(phrase_answers(text))),
+        (Format::Math, _) => {
+            last(boxed_answers(text)).or_else(|| last(phrase_answers(text)).map(cut_sentence))
+        }
     }?;
 
     let stripped = strip_wrappers(candidate);
@@ -52,13 +54,30 @@ pub fn last(candidates: Vec<&str>) -> Option<&str> {
 
 /// Finds the text after each `####` marker, up to the end of its line.
 pub fn hash_answers(text: &str) -> Vec<&str> {
+    let line_ends = LineEnds::new(text);
     text.match_indices("####")
         .map(|(start, marker)| {
-            let rest = &text[start + marker.len()..];
-            let rest = rest.trim_start_matches('#');
-            rest.lines().next().unwrap_or("").trim()
+            let rest = line_ends.rest_of_line(text, start + marker.len());
+            rest.trim_start_matches('#').trim()
         })
         .collect()
+}
+
+/// Byte offsets of the line breaks of a text, found once so that cutting
+/// many candidates at their line ends stays linear in the text length.
+struct LineEnds(Vec<usize>);
+
+impl LineEnds {
+    fn new(text: &str) -> Self {
+        LineEnds(text.match_indices('\n').map(|(i, _)| i).collect())
+    }
+
+    /// Returns the text from `start` to the end of its line, without `\r`.
+    fn rest_of_line<'t>(&self, text: &'t str, start: usize) -> &'t str {
+        let next = self.0.partition_point(|&end| end < start);
+        let end = self.0.get(next).copied().unwrap_or(text.len());
+        text[start..end].trim_end_matches('\r')
+    }
 }
 
 /// Finds the argument of each `\boxed` and `\fbox`, in text order.
@@ -138,16 +157,14 @@ const ANSWER_PHRASES: [&str; 6] = [
 ];
 
 /// Finds the text after each answer phrase ("The answer is X", "Final
-/// Answer: X"), in text order.
+/// Answer: X") up to the end of its line, in text order. Apply
+/// [`cut_sentence`] to the chosen candidate to end it at its sentence.
 ///
-/// The answer ends at the end of its line or at the first sentence break:
-/// a period or a comma followed by a space and a lowercase word ("The answer
-/// is 5, since ..."). A period inside a number (`3.5`) or a comma inside a
-/// list (`1, 3`) does not end it. When a longer phrase contains a shorter
-/// one ("the final answer is" contains "answer is"), the overlapping
-/// shorter match is dropped.
+/// When a longer phrase contains a shorter one ("final answer:" contains
+/// "answer:"), the overlapping shorter match is dropped.
 pub fn phrase_answers(text: &str) -> Vec<&str> {
     let lower = text.to_ascii_lowercase();
+    let line_ends = LineEnds::new(text);
     let mut spans: Vec<(usize, usize)> = Vec::new();
 
     for phrase in ANSWER_PHRASES {
@@ -163,12 +180,17 @@ pub fn phrase_answers(text: &str) -> Vec<&str> {
     spans.sort();
     spans
         .into_iter()
-        .map(|(_, end)| cut_sentence(text[end..].lines().next().unwrap_or("")))
+        .map(|(_, end)| line_ends.rest_of_line(text, end))
         .collect()
 }
 
-/// Cuts a line at its first sentence break (see [`phrase_answers`]).
-fn cut_sentence(line: &str) -> &str {
+/// Cuts a phrase answer at its first sentence break.
+///
+/// The answer ends at the end of its line or at the first sentence break:
+/// a period or a comma followed by a space and a lowercase word ("The
+/// answer is 5, since ..."). A period inside a number (`3.5`) or a comma
+/// inside a list (`1, 3`) does not end it.
+pub fn cut_sentence(line: &str) -> &str {
     let bytes = line.as_bytes();
     for (i, &byte) in bytes.iter().enumerate() {
         if byte != b'.' && byte != b',' {
@@ -198,16 +220,24 @@ fn cut_sentence(line: &str) -> &str {
 /// stays intact. A leading `$` of a dollar amount is left for the
 /// normalizer, which drops currency signs. A leading colon (`The answer
 /// is: 5`) is removed too.
+///
+/// At most [`MAX_STRIP_PASSES`] layers are removed, which bounds the work
+/// on inputs such as a thousand nested `$` pairs.
 pub fn strip_wrappers(answer: &str) -> String {
     let mut current = answer.trim().to_string();
-    loop {
+    for _ in 0..MAX_STRIP_PASSES {
         let next = strip_once(&current);
         if next == current {
-            return current;
+            break;
         }
         current = next;
     }
+    current
 }
+
+/// Most wrapper layers [`strip_wrappers`] removes; real answers have two or
+/// three (`**$72$**.`).
+pub const MAX_STRIP_PASSES: usize = 16;
 
 /// Performs one stripping pass for [`strip_wrappers`].
 fn strip_once(answer: &str) -> String {
@@ -295,7 +325,7 @@ mod tests {
             ("Final Answer: The final answer is $7$. I hope", "$7$"),
         ];
         for (text, expected) in cases {
-            assert_eq!(last(phrase_answers(text)), Some(expected), "{text}");
+            assert_eq!(last(phrase_answers(text)).map(cut_sentence), Some(expected), "{text}");
         }
     }
 
