@@ -157,14 +157,13 @@ const ANSWER_PHRASES: [&str; 6] = [
 ];
 
 /// Finds the text after each answer phrase ("The answer is X", "Final
-/// Answer: X") up to the end of its line, in text order. Apply
-/// [`cut_sentence`] to the chosen candidate to end it at its sentence.
+/// Answer: X"), in text order. Each candidate runs to the end of the text,
+/// so apply [`cut_sentence`] to the chosen one to end it at its sentence.
 ///
 /// When a longer phrase contains a shorter one ("final answer:" contains
 /// "answer:"), the overlapping shorter match is dropped.
 pub fn phrase_answers(text: &str) -> Vec<&str> {
     let lower = text.to_ascii_lowercase();
-    let line_ends = LineEnds::new(text);
     let mut spans: Vec<(usize, usize)> = Vec::new();
 
     for phrase in ANSWER_PHRASES {
@@ -178,37 +177,77 @@ pub fn phrase_answers(text: &str) -> Vec<&str> {
     }
 
     spans.sort();
-    spans
-        .into_iter()
-        .map(|(_, end)| line_ends.rest_of_line(text, end))
-        .collect()
+    spans.into_iter().map(|(_, end)| &text[end..]).collect()
 }
 
-/// Cuts a phrase answer at its first sentence break.
+/// Longest phrase answer, in bytes; [`cut_sentence`] stops there.
+pub const MAX_PHRASE_BYTES: usize = 2000;
+
+/// Cuts a phrase answer at the end of its sentence.
 ///
-/// The answer ends at the end of its line or at the first sentence break:
-/// a period or a comma followed by a space and a lowercase word ("The
-/// answer is 5, since ..."). A period inside a number (`3.5`) or a comma
-/// inside a list (`1, 3`) does not end it.
-pub fn cut_sentence(line: &str) -> &str {
-    let bytes = line.as_bytes();
-    for (i, &byte) in bytes.iter().enumerate() {
-        if byte != b'.' && byte != b',' {
-            continue;
-        }
+/// Outside brackets and math (`$..$`, `$$..$$`, `\(..\)`, `\[..\]`), the
+/// answer ends at a line break, at a period followed by a space or the
+/// end, or at a comma followed by a space and a lowercase word ("The
+/// answer is 5, since ..."). So `3.5`, `1, 3`, `$[a+b, b]$` and a matrix
+/// spanning lines stay whole. A blank line always ends the answer, which
+/// limits the damage of an unclosed `$`.
+pub fn cut_sentence(rest: &str) -> &str {
+    let bytes = rest.as_bytes();
+    let limit = bytes.len().min(MAX_PHRASE_BYTES);
+    let mut depth: i64 = 0;
+    let mut in_math = false;
+
+    let mut i = 0;
+    while i < limit {
+        let byte = bytes[i];
         let next = bytes.get(i + 1).copied();
-        let after_next = bytes.get(i + 2).copied();
-        let ends_period = byte == b'.' && matches!(next, None | Some(b' ') | Some(b'\t'));
-        let ends_clause = byte == b','
-            && next == Some(b' ')
-            && after_next.is_some_and(|c| c.is_ascii_lowercase())
-            && !line[i + 2..].starts_with("and ")
-            && !line[i + 2..].starts_with("or ");
-        if ends_period || ends_clause {
-            return line[..i].trim();
+        let outside = depth <= 0 && !in_math;
+
+        match byte {
+            b'\\' => {
+                match next {
+                    Some(b'[') | Some(b'(') => in_math = true,
+                    Some(b']') | Some(b')') => in_math = false,
+                    _ => {}
+                }
+                i += 1;
+            }
+            b'$' => {
+                in_math = !in_math;
+                if next == Some(b'$') {
+                    i += 1;
+                }
+            }
+            b'{' | b'(' | b'[' => depth += 1,
+            b'}' | b')' | b']' => depth -= 1,
+            b'\n' if outside || next == Some(b'\n') => return rest[..i].trim(),
+            b'.' | b',' if outside && ends_sentence(rest, i) => return rest[..i].trim(),
+            _ => {}
         }
+        i += 1;
     }
-    line.trim()
+    rest[..floor_char_boundary(rest, limit)].trim()
+}
+
+/// Tells whether the period or comma at `i` ends a sentence (see
+/// [`cut_sentence`]).
+fn ends_sentence(text: &str, i: usize) -> bool {
+    let bytes = text.as_bytes();
+    let next = bytes.get(i + 1).copied();
+    let after_next = bytes.get(i + 2).copied();
+
+    if bytes[i] == b'.' {
+        return matches!(next, None | Some(b' ') | Some(b'\t') | Some(b'\n'));
+    }
+    next == Some(b' ')
+        && after_next.is_some_and(|c| c.is_ascii_lowercase())
+        && !text[i + 2..].starts_with("and ")
+        && !text[i + 2..].starts_with("or ")
+}
+
+/// Returns the largest character boundary at or below `index`.
+fn floor_char_boundary(text: &str, index: usize) -> usize {
+    (0..=index.min(text.len())).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0)
 }
 
 /// Strips presentation around an answer until nothing changes: markdown
@@ -323,6 +362,11 @@ mod tests {
             ("The answer is 3.5. Done", "3.5"),
             ("So the answer is 1, 3", "1, 3"),
             ("Final Answer: The final answer is $7$. I hope", "$7$"),
+            ("The answer is $[a+b, b]$.", "$[a+b, b]$"),
+            ("The answer is $34\\text{ sq. units}$.", "$34\\text{ sq. units}$"),
+            ("The answer is $\\begin{pmatrix} 1 \\\\\n 2 \\end{pmatrix}$.\nNext", "$\\begin{pmatrix} 1 \\\\\n 2 \\end{pmatrix}$"),
+            ("The answer is 7\nQuestion: 8", "7"),
+            ("The answer is $7\n\nQuestion: 8$", "$7"),
         ];
         for (text, expected) in cases {
             assert_eq!(last(phrase_answers(text)).map(cut_sentence), Some(expected), "{text}");

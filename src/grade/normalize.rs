@@ -15,9 +15,6 @@ const SPACING_COMMANDS: [&str; 10] = [
     "\\bigr", "\\limits",
 ];
 
-/// Positive spacing commands written with a symbol, replaced by a space.
-const SPACING_SYMBOLS: [&str; 4] = ["\\,", "\\;", "\\:", "\\ "];
-
 /// Commands whose braced argument is shown as plain text and kept.
 const TEXT_COMMANDS: [&str; 8] = [
     "\\text", "\\textbf", "\\textit", "\\textrm", "\\textnormal", "\\mbox", "\\mathrm", "\\mathbf",
@@ -32,19 +29,13 @@ const TEXT_COMMANDS: [&str; 8] = [
 /// Percent rule: the `%` sign is dropped and the number kept as written,
 /// so `28\%` equals `28` but not `0.28`. GSM8k and MATH references write
 /// percentages as bare numbers ("#### 28"), and models add the sign.
-pub fn clean(format: Format, answer: &str) -> String {
+pub fn clean(format: Format, answer: &str, commas: Commas) -> String {
     let mut text = answer.replace(['\u{2212}', '\u{2013}'], "-");
 
     for command in SPACING_COMMANDS {
         text = remove_command(&text, command);
     }
-    // `\!` is a negative space, as in `112,\!875`; deleting it keeps the
-    // digits of a thousands group together.
-    text = text.replace("\\!", "");
-    for symbol in SPACING_SYMBOLS {
-        text = text.replace(symbol, " ");
-    }
-    text = text.replace('~', " ");
+    text = replace_spacing_symbols(&text).replace('~', " ");
 
     text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac");
     text = text.replace("{,}", "");
@@ -58,7 +49,19 @@ pub fn clean(format: Format, answer: &str) -> String {
     text = drop_trailing_unit_words(&text);
     text = list_words_to_commas(&text);
 
-    remove_thousands_separators(format, text.trim())
+    match commas {
+        Commas::ByFormat => remove_thousands_separators(format, text.trim()),
+        Commas::ListSeparators => text.trim().to_string(),
+    }
+}
+
+/// How [`clean`] reads commas between digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commas {
+    /// By the format's rule in [`remove_thousands_separators`].
+    ByFormat,
+    /// Always as list separators, for a sample whose reference is a list.
+    ListSeparators,
 }
 
 /// Removes `\name` where it is a whole command (`\left(` but not
@@ -75,6 +78,32 @@ fn remove_command(text: &str, name: &str) -> String {
         rest = after;
     }
     out.push_str(rest);
+    out
+}
+
+/// Replaces the spacing commands `\,` `\;` `\:` `\ ` by a space and
+/// deletes the negative space `\!`, so `112,\!875` keeps its digit groups
+/// together. The scan reads `\\` (a matrix row break) as one command, so the
+/// space in `1 \\ 2` is not taken for `\ `.
+fn replace_spacing_symbols(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('!') => {}
+            Some(',' | ';' | ':' | ' ') => out.push(' '),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
     out
 }
 
@@ -445,9 +474,12 @@ mod tests {
             ("18 dollars", "18"),
             ("1 and 3", "1, 3"),
             ("\\leftarrow", "\\leftarrow"),
+            ("112,\\!875", "112875"),
+            ("1 \\\\ 2", "1 \\\\ 2"),
+            ("a\\,b\\ c", "a b c"),
         ];
         for (raw, expected) in cases {
-            assert_eq!(clean(Format::Math, raw), expected, "{raw}");
+            assert_eq!(clean(Format::Math, raw, Commas::ByFormat), expected, "{raw}");
         }
     }
 

@@ -89,6 +89,9 @@ pub const CASES: &[Case] = &[
     row(Math, "\\boxed{5}", "Thus \\boxed{}.", NoAnswer, "empty box"),
     row(Math, "\\boxed{5}", "$\\boxed{5}$, which is odd", Correct, "box followed by comma"),
     row(Math, "\\boxed{\\frac{\\sqrt{2}}{2}}", "\\boxed{\\frac{1}{\\sqrt{2}}}", Correct, "nested braces in box"),
+    row(Math, "\\boxed{[a+b, b]}", "The final answer is $[a+b, b]$. I hope", Correct, "comma inside math in answer phrase"),
+    row(Math, "\\boxed{34\\text{ sq. units}}", "The answer is $34\\text{ sq. units}$.", Correct, "period inside unit in answer phrase"),
+    row(Math, "\\boxed{\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}}", "\\boxed{\\begin{pmatrix}1\\\\2\\end{pmatrix}}", Correct, "matrix row break kept"),
     // MATH LaTeX normalization.
     row(Math, "\\boxed{\\frac{3}{4}}", "\\boxed{\\dfrac{3}{4}}", Correct, "dfrac"),
     row(Math, "\\boxed{\\frac{1}{3}}", "\\boxed{\\tfrac13}", Correct, "tfrac with short arguments"),
@@ -138,6 +141,8 @@ pub const CASES: &[Case] = &[
     row(Math, "\\boxed{112,\\!875}", "\\boxed{112875}", Correct, "separator with negative space"),
     row(Math, "\\boxed{\\$1,\\!000}", "\\boxed{1000}", Correct, "dollar and separator"),
     row(Math, "\\boxed{12}", "\\boxed{1,2}", Wrong, "short group is a list, not a number"),
+    row(Math, "\\boxed{45, 135, 225, 315}", "\\boxed{45,135,225,315}", Correct, "commas read as list when reference is a list"),
+    row(Math, "\\boxed{45135225315}", "\\boxed{45,135,225,315}", Correct, "commas read as thousands otherwise"),
     // MATH tuples, intervals and lists.
     row(Math, "\\boxed{(1,2)}", "\\boxed{(2,1)}", Wrong, "tuple order matters"),
     row(Math, "\\boxed{(1,2)}", "\\boxed{( 1 , 2 )}", Correct, "tuple spacing"),
