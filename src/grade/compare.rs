@@ -58,7 +58,10 @@ pub fn shape(format: Format, cleaned: &str) -> Shape {
         return Shape::Scalar(gsm8k_scalar(cleaned));
     }
 
-    if let Some(inner) = cleaned.strip_prefix("\\{").and_then(|rest| rest.strip_suffix("\\}")) {
+    if let Some(inner) = cleaned
+        .strip_prefix("\\{")
+        .and_then(|rest| rest.strip_suffix("\\}"))
+    {
         if encloses_whole(inner) {
             return Shape::Unordered(split_elements(inner));
         }
@@ -238,11 +241,27 @@ mod tests {
     #[test]
     fn shape_reads_structures() {
         assert_eq!(shape(Format::Math, "5"), Shape::Scalar("5".into()));
-        assert!(matches!(shape(Format::Math, "(1,2]"), Shape::Ordered { open: '(', close: ']', .. }));
-        assert!(matches!(shape(Format::Math, "\\{1,3\\}"), Shape::Unordered(_)));
+        assert!(matches!(
+            shape(Format::Math, "(1,2]"),
+            Shape::Ordered {
+                open: '(',
+                close: ']',
+                ..
+            }
+        ));
+        assert!(matches!(
+            shape(Format::Math, "\\{1,3\\}"),
+            Shape::Unordered(_)
+        ));
         assert!(matches!(shape(Format::Math, "1, 3"), Shape::Unordered(_)));
-        assert!(matches!(shape(Format::Math, "(x+1)(x-2)"), Shape::Scalar(_)));
-        assert_eq!(shape(Format::Gsm8k, "She has 18"), Shape::Scalar("18".into()));
+        assert!(matches!(
+            shape(Format::Math, "(x+1)(x-2)"),
+            Shape::Scalar(_)
+        ));
+        assert_eq!(
+            shape(Format::Gsm8k, "She has 18"),
+            Shape::Scalar("18".into())
+        );
     }
 
     #[test]

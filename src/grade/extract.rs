@@ -180,7 +180,7 @@ pub fn phrase_answers(text: &str) -> Vec<&str> {
     spans.into_iter().map(|(_, end)| &text[end..]).collect()
 }
 
-/// Longest phrase answer, in bytes; [`cut_sentence`] stops there.
+/// Maximum phrase answer length in bytes, where [`cut_sentence`] stops.
 pub const MAX_PHRASE_BYTES: usize = 2000;
 
 /// Cuts a phrase answer at the end of its sentence.
@@ -247,7 +247,10 @@ fn ends_sentence(text: &str, i: usize) -> bool {
 
 /// Returns the largest character boundary at or below `index`.
 fn floor_char_boundary(text: &str, index: usize) -> usize {
-    (0..=index.min(text.len())).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0)
+    (0..=index.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0)
 }
 
 /// Strips presentation around an answer until nothing changes: markdown
@@ -363,13 +366,23 @@ mod tests {
             ("So the answer is 1, 3", "1, 3"),
             ("Final Answer: The final answer is $7$. I hope", "$7$"),
             ("The answer is $[a+b, b]$.", "$[a+b, b]$"),
-            ("The answer is $34\\text{ sq. units}$.", "$34\\text{ sq. units}$"),
-            ("The answer is $\\begin{pmatrix} 1 \\\\\n 2 \\end{pmatrix}$.\nNext", "$\\begin{pmatrix} 1 \\\\\n 2 \\end{pmatrix}$"),
+            (
+                "The answer is $34\\text{ sq. units}$.",
+                "$34\\text{ sq. units}$",
+            ),
+            (
+                "The answer is $\\begin{pmatrix} 1 \\\\\n 2 \\end{pmatrix}$.\nNext",
+                "$\\begin{pmatrix} 1 \\\\\n 2 \\end{pmatrix}$",
+            ),
             ("The answer is 7\nQuestion: 8", "7"),
             ("The answer is $7\n\nQuestion: 8$", "$7"),
         ];
         for (text, expected) in cases {
-            assert_eq!(last(phrase_answers(text)).map(cut_sentence), Some(expected), "{text}");
+            assert_eq!(
+                last(phrase_answers(text)).map(cut_sentence),
+                Some(expected),
+                "{text}"
+            );
         }
     }
 

@@ -105,7 +105,9 @@ pub fn explain(format: Format, reference: &str, sample: &str) -> Explanation {
     let outcome = match (&reference_shape, &sample_shape) {
         (_, None) => Outcome::NoAnswer,
         (None, Some(_)) => Outcome::Wrong,
-        (Some(reference), Some(sample)) if compare::equivalent(reference, sample) => Outcome::Correct,
+        (Some(reference), Some(sample)) if compare::equivalent(reference, sample) => {
+            Outcome::Correct
+        }
         (Some(_), Some(_)) => Outcome::Wrong,
     };
 

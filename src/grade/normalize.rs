@@ -11,13 +11,28 @@ use crate::data::Format;
 
 /// LaTeX commands that only change spacing or sizing and are deleted.
 const SPACING_COMMANDS: [&str; 10] = [
-    "\\left", "\\right", "\\displaystyle", "\\quad", "\\qquad", "\\big", "\\Big", "\\bigl",
-    "\\bigr", "\\limits",
+    "\\left",
+    "\\right",
+    "\\displaystyle",
+    "\\quad",
+    "\\qquad",
+    "\\big",
+    "\\Big",
+    "\\bigl",
+    "\\bigr",
+    "\\limits",
 ];
 
 /// Commands whose braced argument is shown as plain text and kept.
 const TEXT_COMMANDS: [&str; 8] = [
-    "\\text", "\\textbf", "\\textit", "\\textrm", "\\textnormal", "\\mbox", "\\mathrm", "\\mathbf",
+    "\\text",
+    "\\textbf",
+    "\\textit",
+    "\\textrm",
+    "\\textnormal",
+    "\\mbox",
+    "\\mathrm",
+    "\\mathbf",
 ];
 
 /// Cleans a whole extracted answer: deletes spacing and sizing commands,
@@ -37,7 +52,10 @@ pub fn clean(format: Format, answer: &str, commas: Commas) -> String {
     }
     text = replace_spacing_symbols(&text).replace('~', " ");
 
-    text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac");
+    text = text
+        .replace("\\dfrac", "\\frac")
+        .replace("\\tfrac", "\\frac")
+        .replace("\\cfrac", "\\frac");
     text = text.replace("{,}", "");
 
     text = remove_degrees(&text);
@@ -55,7 +73,7 @@ pub fn clean(format: Format, answer: &str, commas: Commas) -> String {
     }
 }
 
-/// How [`clean`] reads commas between digits.
+/// Reading of commas between digits in [`clean`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Commas {
     /// By the format's rule in [`remove_thousands_separators`].
@@ -111,7 +129,10 @@ fn replace_spacing_symbols(text: &str) -> String {
 /// trailing word "degrees".
 fn remove_degrees(text: &str) -> String {
     let mut out = text.replace("^{\\circ}", "").replace("^\\circ", "");
-    out = out.replace("\\circ", "").replace("\\degree", "").replace('°', "");
+    out = out
+        .replace("\\circ", "")
+        .replace("\\degree", "")
+        .replace('°', "");
     out
 }
 
@@ -131,14 +152,22 @@ fn drop_trailing_text_unit(text: &str) -> String {
     let Some(body) = without_power.strip_suffix('}') else {
         return text.to_string();
     };
-    for command in ["\\text{", "\\mbox{", "\\textrm{", "\\textnormal{", "\\mathrm{"] {
+    for command in [
+        "\\text{",
+        "\\mbox{",
+        "\\textrm{",
+        "\\textnormal{",
+        "\\mathrm{",
+    ] {
         let Some(start) = body.rfind(command) else {
             continue;
         };
         let inner = &body[start + command.len()..];
         let prefix = body[..start].trim();
         let is_words = !inner.trim().is_empty()
-            && inner.chars().all(|c| c.is_ascii_alphabetic() || c == ' ' || c == '.');
+            && inner
+                .chars()
+                .all(|c| c.is_ascii_alphabetic() || c == ' ' || c == '.');
         let is_list_word = matches!(inner.trim(), "and" | "or");
         if is_words && !is_list_word && !prefix.is_empty() && !prefix.ends_with(',') {
             return prefix.to_string();
@@ -247,14 +276,15 @@ fn list_words_to_commas(text: &str) -> String {
 ///
 /// - GSM8k answers are single numbers, so every comma between a digit and
 ///   a group of exactly three digits is a separator (`1,080`, `2,520,000`).
-/// - In MATH a comma usually separates list or tuple elements (`1,2`), so
-///   commas are separators only when the *whole* answer is one number in
-///   thousands form: an optional sign, one to three digits, then one or
-///   more `,ddd` groups, then an optional decimal part (`1,000,000`). The
-///   brace form `9{,}500` is always a separator and is handled by [`clean`].
+/// - In MATH a comma usually separates list or tuple elements (`1,2`).
+///   Commas are thousands separators only when the *whole* answer is one
+///   number in thousands form (`-1,000,000.5`): an optional sign, one to
+///   three digits, one or more `,ddd` groups and an optional decimal part.
+///   The brace form `9{,}500` is always a separator, removed by [`clean`].
 ///
-/// NOTE: a MATH answer list of two numbers written without a space, such as
-/// `10,100`, reads as the number 10100.
+/// NOTE: a MATH answer list of numbers written without spaces, such as
+/// `10,100`, reads as the number 10100, unless the grader reads a sample
+/// against a list reference (see [`Commas::ListSeparators`]).
 pub fn remove_thousands_separators(format: Format, text: &str) -> String {
     match format {
         Format::Gsm8k => remove_digit_group_commas(text),
@@ -293,8 +323,11 @@ fn is_thousands_number(text: &str) -> bool {
     }
 
     let groups: Vec<&str> = integer.split(',').collect();
-    let first_ok = (1..=3).contains(&groups[0].len()) && groups[0].chars().all(|c| c.is_ascii_digit());
-    let rest_ok = groups[1..].iter().all(|g| g.len() == 3 && g.chars().all(|c| c.is_ascii_digit()));
+    let first_ok =
+        (1..=3).contains(&groups[0].len()) && groups[0].chars().all(|c| c.is_ascii_digit());
+    let rest_ok = groups[1..]
+        .iter()
+        .all(|g| g.len() == 3 && g.chars().all(|c| c.is_ascii_digit()));
     groups.len() >= 2 && first_ok && rest_ok
 }
 
@@ -335,7 +368,9 @@ fn strip_variable_prefix(text: &str) -> &str {
     let name = name.trim();
     let base = name.split('_').next().unwrap_or(name);
     let is_letter = base.len() == 1 && base.chars().all(|c| c.is_ascii_alphabetic());
-    let is_greek = base.starts_with('\\') && base.len() <= 8 && base[1..].chars().all(|c| c.is_ascii_alphabetic());
+    let is_greek = base.starts_with('\\')
+        && base.len() <= 8
+        && base[1..].chars().all(|c| c.is_ascii_alphabetic());
     let short_subscript = name.len() <= base.len() + 4;
     if (is_letter || is_greek) && short_subscript && !value.trim().is_empty() {
         value.trim()
@@ -348,7 +383,7 @@ fn strip_variable_prefix(text: &str) -> &str {
 ///
 /// Rule: an integer followed by a *proper* fraction of two positive
 /// integers (numerator below denominator) is their sum, whether written
-/// `2\frac{1}{2}`, `2\frac12` or `1 1/4`; a leading minus applies to the
+/// `2\frac{1}{2}`, `2\frac12` or `1 1/4`. A leading minus applies to the
 /// whole number (`-2\frac{1}{2}` is -5/2). Anything else keeps its LaTeX
 /// meaning, so `2\frac{3}{2}` and `2\frac{\sqrt{3}}{2}` are products.
 fn rewrite_mixed_number(text: &str) -> Option<String> {
@@ -357,14 +392,17 @@ fn rewrite_mixed_number(text: &str) -> Option<String> {
         None => ("", text),
     };
 
-    let digits_end = unsigned.find(|c: char| !c.is_ascii_digit()).unwrap_or(unsigned.len());
+    let digits_end = unsigned
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(unsigned.len());
     if digits_end == 0 || digits_end > 12 {
         return None;
     }
     let whole: u64 = unsigned[..digits_end].parse().ok()?;
     let rest = &unsigned[digits_end..];
 
-    let (numerator, denominator) = if let Some(fraction) = rest.trim_start().strip_prefix("\\frac") {
+    let (numerator, denominator) = if let Some(fraction) = rest.trim_start().strip_prefix("\\frac")
+    {
         let braced = brace_short_arguments(&format!("\\frac{}", fraction.trim()));
         let inner = braced.strip_prefix("\\frac{")?.strip_suffix('}')?;
         let (numerator, denominator) = inner.split_once("}{")?;
@@ -433,7 +471,11 @@ fn brace_short_arguments(text: &str) -> String {
 pub fn first_number(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let start = (0..bytes.len()).find(|&i| bytes[i].is_ascii_digit())?;
-    let signed_start = if start > 0 && bytes[start - 1] == b'-' { start - 1 } else { start };
+    let signed_start = if start > 0 && bytes[start - 1] == b'-' {
+        start - 1
+    } else {
+        start
+    };
 
     let mut end = start;
     let mut seen_point = false;
@@ -479,16 +521,29 @@ mod tests {
             ("a\\,b\\ c", "a b c"),
         ];
         for (raw, expected) in cases {
-            assert_eq!(clean(Format::Math, raw, Commas::ByFormat), expected, "{raw}");
+            assert_eq!(
+                clean(Format::Math, raw, Commas::ByFormat),
+                expected,
+                "{raw}"
+            );
         }
     }
 
     #[test]
     fn thousands_rule_differs_by_format() {
-        assert_eq!(remove_thousands_separators(Format::Gsm8k, "2,520,000"), "2520000");
-        assert_eq!(remove_thousands_separators(Format::Math, "2,520,000"), "2520000");
+        assert_eq!(
+            remove_thousands_separators(Format::Gsm8k, "2,520,000"),
+            "2520000"
+        );
+        assert_eq!(
+            remove_thousands_separators(Format::Math, "2,520,000"),
+            "2520000"
+        );
         assert_eq!(remove_thousands_separators(Format::Math, "1,2"), "1,2");
-        assert_eq!(remove_thousands_separators(Format::Math, "(1,000)"), "(1,000)");
+        assert_eq!(
+            remove_thousands_separators(Format::Math, "(1,000)"),
+            "(1,000)"
+        );
     }
 
     #[test]
@@ -511,7 +566,10 @@ mod tests {
 
     #[test]
     fn first_number_skips_words() {
-        assert_eq!(first_number("She paid -18.5 in all").as_deref(), Some("-18.5"));
+        assert_eq!(
+            first_number("She paid -18.5 in all").as_deref(),
+            Some("-18.5")
+        );
         assert_eq!(first_number("3/4 cup").as_deref(), Some("3/4"));
         assert_eq!(first_number("none"), None);
     }

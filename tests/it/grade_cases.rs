@@ -31,6 +31,7 @@ const fn row(
     }
 }
 
+#[rustfmt::skip]
 pub const CASES: &[Case] = &[
     // GSM8k extraction.
     row(Gsm8k, "Half of 48 is 24.\n#### 72", "24 + 48 = 72\n#### 72", Correct, "plain match"),
