@@ -341,6 +341,7 @@ pub fn element(text: &str) -> String {
 
     let mut compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     compact = brace_short_arguments(&compact);
+    compact = brace_scripts(&compact);
 
     if let Some(rest) = compact.strip_prefix('+') {
         compact = rest.to_string();
@@ -465,6 +466,30 @@ fn brace_short_arguments(text: &str) -> String {
     out
 }
 
+/// Braces one-character superscripts and subscripts, as TeX reads them:
+/// `x^2` becomes `x^{2}` and `a_1` becomes `a_{1}`, so both spellings
+/// compare equal as text.
+fn brace_scripts(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut chars = text.chars().peekable();
+
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '^' && c != '_' {
+            continue;
+        }
+        if let Some(&next) = chars.peek() {
+            if next.is_ascii_alphanumeric() {
+                chars.next();
+                out.push('{');
+                out.push(next);
+                out.push('}');
+            }
+        }
+    }
+    out
+}
+
 /// Finds the first number in a text (`She paid 18` gives `18`), with an
 /// optional sign, decimal part and `/denominator`. GSM8k uses it when the
 /// answer is a phrase rather than a value.
@@ -558,6 +583,8 @@ mod tests {
             (".5", "0.5"),
             ("+3", "3"),
             ("\\sqrt2", "\\sqrt{2}"),
+            ("x^2+a_1", "x^{2}+a_{1}"),
+            ("2^{10}", "2^{10}"),
         ];
         for (raw, expected) in cases {
             assert_eq!(element(raw), expected, "{raw}");

@@ -110,6 +110,7 @@ pub const CASES: &[Case] = &[
     row(Math, "\\boxed{y = 2x + 1}", "\\boxed{y=2x+1}", Correct, "equation spacing"),
     row(Math, "\\boxed{x^2+1}", "\\boxed{x^2 + 1}", Correct, "spaces in expression"),
     row(Math, "\\boxed{x^2+1}", "\\boxed{x^2+2}", Wrong, "different expression"),
+    row(Math, "\\boxed{x^2}", "\\boxed{x^{2}}", Correct, "braced one-character superscript"),
     row(Math, "\\boxed{\\$18.90}", "\\boxed{18.9}", Correct, "escaped dollar and trailing zero"),
     row(Math, "\\boxed{28\\%}", "\\boxed{28}", Correct, "percent sign dropped"),
     row(Math, "\\boxed{0.5}", "\\boxed{.5}", Correct, "leading decimal point"),
