@@ -162,5 +162,8 @@ pub const CASES: &[Case] = &[
     row(Math, "\\boxed{1, 3}", "\\boxed{\\left\\{1, 3\\right\\}}", Correct, "sized set braces"),
     row(Math, "\\boxed{1, 1, 3}", "\\boxed{1, 3, 3}", Wrong, "repeated elements counted"),
     row(Math, "\\boxed{\\{5\\}}", "\\boxed{5}", Correct, "one-element set equals scalar"),
+    row(Math, "\\boxed{-2, 2}", "\\boxed{\\pm 2}", Correct, "plus-minus expands to both values"),
+    row(Math, "\\boxed{1\\pm\\sqrt{2}}", "\\boxed{1-\\sqrt{2}, 1+\\sqrt{2}}", Correct, "plus-minus in reference"),
+    row(Math, "\\boxed{\\pm 2}", "\\boxed{2}", Wrong, "one of the plus-minus values"),
     row(Math, "\\boxed{\\frac{1}{2}, 2}", "\\boxed{2, 0.5}", Correct, "list elements compared numerically"),
 ];
