@@ -179,7 +179,9 @@ impl Plan {
                     Job::Import,
                     Manifest::new(StageKind::Import.name(), StageKind::Import.version())
                         .param("format", data.format.name())
-                        .input("import_dir", &self.digests["import_dir"]),
+                        .input("import_dir", &self.digests["import_dir"])
+                        .input("train_data", &self.digests["train_data"])
+                        .input("test_data", &self.digests["test_data"]),
                     vec![],
                 );
                 vec![import]

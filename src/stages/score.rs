@@ -161,10 +161,7 @@ fn grade_samples(
 
 /// Grades one sample against its reference solution.
 fn grade(format: Format, reference_solution: &str, sample_text: &str) -> Outcome {
-    // TODO(merge): call crate::grade::grade(format, reference_solution, sample_text),
-    // and bump StageKind::Score's version so that entries graded by this stand-in rerun.
-    let _ = (format, reference_solution, sample_text);
-    Outcome::NoAnswer
+    crate::grade::grade(format, reference_solution, sample_text)
 }
 
 fn csv_writer(path: &Path) -> Result<csv::Writer<std::fs::File>, StageError> {

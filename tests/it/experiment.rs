@@ -310,7 +310,7 @@ fn shipped_experiments_parse() {
     for name in [
         "gsm8k-smollm2.toml",
         "math-smollm2.toml",
-        "kang2024-import.toml",
+        "kang2024-gsm8k.toml",
     ] {
         let result = experiment::load(&dir.join(name));
         assert!(result.is_ok(), "{name}: {:?}", result.err());
