@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod llama;
 pub mod sample;
+pub mod sampler;
 pub mod score;
 pub mod train;
 
