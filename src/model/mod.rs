@@ -5,6 +5,8 @@
 pub mod config;
 pub mod error;
 pub mod llama;
+pub mod optim;
+pub mod resume;
 pub mod sample;
 pub mod sampler;
 pub mod score;

@@ -3,3 +3,4 @@
 mod helpers;
 mod sample;
 mod tiny_model;
+mod train;
