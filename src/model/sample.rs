@@ -102,6 +102,9 @@ pub struct Sample {
     /// Generated tokens, the stop string's tokens included.
     pub tokens: usize,
     pub stop_reason: StopReason,
+    /// Ids of the generated tokens, an EOS token included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_ids: Vec<u32>,
 }
 
 /// Draws `options.k` samples per request. Results are ordered by request,
@@ -360,5 +363,6 @@ fn finish(row: Row, text: String, stop_reason: StopReason) -> Sample {
         text,
         tokens: row.generated.len(),
         stop_reason,
+        token_ids: row.generated,
     }
 }

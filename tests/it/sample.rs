@@ -5,7 +5,7 @@ use premem::model::sample::{generate, sample, PromptTokens, Sample, SampleOption
 use premem::model::{LoadedModel, ModelError};
 use tch::{Kind, Tensor};
 
-use crate::tiny_model::tiny_model;
+use crate::tiny_model::{byte_tokenizer, tiny_model};
 
 fn requests(n: usize) -> Vec<SampleRequest> {
     (0..n)
@@ -222,4 +222,62 @@ fn overlong_prompt_rejected() {
     let long = vec![SampleRequest { prompt: "x".repeat(600), example_id: "long".into() }];
     let result = sample(&model, &long, &greedy(4, 1), &mut |_| {});
     assert!(matches!(result, Err(ModelError::InvalidInput { index: 0, .. })));
+}
+
+/// Greedy ids equal those of transformers' `generate` on a random model
+/// saved by tests/fixtures/tiny-greedy/make_fixture.py.
+#[test]
+fn greedy_matches_transformers() {
+    let dir = crate::helpers::repo_root().join("tests/fixtures/tiny-greedy");
+    let read_json = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
+    };
+    let config = read_json("config.json");
+    let expected = read_json("expected.json");
+
+    let size = |key: &str| config[key].as_u64().unwrap() as usize;
+    let llama_config = premem::model::LlamaConfig {
+        model_type: "llama".into(),
+        vocab_size: size("vocab_size"),
+        hidden_size: size("hidden_size"),
+        intermediate_size: size("intermediate_size"),
+        num_hidden_layers: size("num_hidden_layers"),
+        num_attention_heads: size("num_attention_heads"),
+        num_key_value_heads: size("num_key_value_heads"),
+        head_dim: size("head_dim"),
+        rms_norm_eps: config["rms_norm_eps"].as_f64().unwrap(),
+        rope_theta: config["rope_parameters"]["rope_theta"].as_f64().unwrap(),
+        rope_scaling: None,
+        max_position_embeddings: size("max_position_embeddings"),
+        tie_word_embeddings: true,
+        attention_bias: false,
+        bos_token_id: None,
+        eos_token_ids: vec![],
+    };
+    let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let llama = premem::model::Llama::new(&vs.root(), &llama_config);
+    vs.load(dir.join("model.safetensors")).unwrap();
+    let model = LoadedModel {
+        vs,
+        llama,
+        tokenizer: byte_tokenizer(),
+        source: dir.clone(),
+        precision: premem::model::Precision::F32,
+    };
+
+    let cases = expected["cases"].as_array().unwrap();
+    let ids = |value: &serde_json::Value| -> Vec<i64> {
+        value.as_array().unwrap().iter().map(|id| id.as_i64().unwrap()).collect()
+    };
+    let prompts: Vec<PromptTokens> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, case)| PromptTokens { ids: ids(&case["prompt"]), example_id: i.to_string() })
+        .collect();
+    let samples = generate(&model, &prompts, &greedy(20, 3), &mut |_| {}).unwrap();
+
+    for (case, sample) in cases.iter().zip(&samples) {
+        let want: Vec<u32> = ids(&case["greedy"]).iter().map(|&id| id as u32).collect();
+        assert_eq!(sample.token_ids, want, "prompt {}", case["prompt"]);
+    }
 }
