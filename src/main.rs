@@ -34,6 +34,8 @@ enum Command {
     Sample(cli::sample::Args),
     /// Grade a sample against a reference answer.
     Grade(cli::grade::Args),
+    /// Time training, scoring and sampling on a model; JSON to stdout.
+    Bench(cli::bench::Args),
 }
 
 fn main() {
@@ -44,6 +46,7 @@ fn main() {
         Command::Score(a) => cli::score::run(a),
         Command::Sample(a) => cli::sample::run(a),
         Command::Grade(a) => cli::grade::run(a),
+        Command::Bench(a) => cli::bench::run(a),
     };
 
     if let Err(error) = result {

@@ -183,7 +183,7 @@ pub fn finetune(
                 )));
             }
 
-            let loss = train_step(model, &mut optimizer, &pairs, group, schedule.learning_rate(step), options.max_grad_norm)?;
+            let loss = optimizer_step(model, &mut optimizer, &pairs, group, schedule.learning_rate(step), options.max_grad_norm)?;
             state.step = step + 1;
             state.losses.push(loss);
             progress(TrainProgress {
@@ -213,7 +213,7 @@ pub fn finetune(
     Ok(state.checkpoints)
 }
 
-fn tokenize_examples(model: &LoadedModel, examples: &[TrainExample]) -> Result<Vec<TokenizedPair>, ModelError> {
+pub fn tokenize_examples(model: &LoadedModel, examples: &[TrainExample]) -> Result<Vec<TokenizedPair>, ModelError> {
     if examples.is_empty() {
         return Err(ModelError::InvalidOptions("no training examples".into()));
     }
@@ -257,9 +257,9 @@ pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
     order
 }
 
-/// One optimizer step over the batches of `group`; returns the mean loss
-/// over their target tokens, in nats.
-fn train_step(
+/// One optimizer step over the batches of `group` (indices into `pairs`);
+/// returns the mean loss over their target tokens, in nats.
+pub fn optimizer_step(
     model: &mut LoadedModel,
     optimizer: &mut AdamW,
     pairs: &[TokenizedPair],
