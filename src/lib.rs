@@ -9,3 +9,6 @@ pub mod data;
 pub mod grade;
 pub mod model;
 pub mod report;
+pub mod robustness;
+pub mod curation;
+pub mod synth;

@@ -36,6 +36,10 @@ enum Command {
     Grade(cli::grade::Args),
     /// Time training, scoring and sampling on a model; JSON to stdout.
     Bench(cli::bench::Args),
+    /// Write synthetic GSM8k-style problems, or variants of generated ones, as JSONL.
+    Synth(cli::synth::Args),
+    /// Analyze recorded learning dynamics: per-run table and pooled R^2 of test accuracy on PM.
+    AnalyzeDynamics(cli::analyze_dynamics::Args),
 }
 
 fn main() {
@@ -47,6 +51,8 @@ fn main() {
         Command::Sample(a) => cli::sample::run(a),
         Command::Grade(a) => cli::grade::run(a),
         Command::Bench(a) => cli::bench::run(a),
+        Command::Synth(a) => cli::synth::run(a),
+        Command::AnalyzeDynamics(a) => cli::analyze_dynamics::run(a),
     };
 
     if let Err(error) = result {

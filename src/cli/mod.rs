@@ -2,9 +2,11 @@
 //! `Args` struct (clap) and a `run` function returning anyhow's Result.
 
 pub mod bench;
+pub mod analyze_dynamics;
 pub mod grade;
 pub mod sample;
 pub mod score;
+pub mod synth;
 
 /// Error marker for invalid user input (bad file, bad value): exit code 2.
 #[derive(Debug, thiserror::Error)]

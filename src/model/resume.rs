@@ -139,22 +139,8 @@ fn same_run_options(saved: &TrainOptions, current: &TrainOptions) -> bool {
 /// Writes a checkpoint folder for `epoch` and returns its path.
 pub fn save_checkpoint(out_dir: &Path, model: &LoadedModel, epoch: usize) -> Result<PathBuf, ModelError> {
     let dir = checkpoint_dir(out_dir, epoch);
-    write_dir_atomically(&dir, |tmp| write_checkpoint_files(model, tmp))?;
+    write_dir_atomically(&dir, |tmp| model.save_checkpoint(tmp))?;
     Ok(dir)
-}
-
-/// TODO: replace with `LoadedModel::save_checkpoint` once the loader lands;
-/// this writes premem's own `LlamaConfig` as `config.json`, which is not the
-/// Hugging Face layout.
-fn write_checkpoint_files(model: &LoadedModel, dir: &Path) -> Result<(), ModelError> {
-    model.vs.save(dir.join("model.safetensors"))?;
-    let config = serde_json::to_string_pretty(&model.llama.config).expect("LlamaConfig serializes");
-    let config_path = dir.join("config.json");
-    fs::write(&config_path, config).map_err(|source| ModelError::Io { path: config_path, source })?;
-    model
-        .tokenizer
-        .save(dir.join("tokenizer.json"), false)
-        .map_err(|e| ModelError::Tokenizer(format!("saving tokenizer.json in {}: {e}", dir.display())))
 }
 
 /// Runs `write` on a fresh temporary folder beside `dir`, then renames it to

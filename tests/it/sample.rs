@@ -281,3 +281,23 @@ fn greedy_matches_transformers() {
         assert_eq!(sample.token_ids, want, "prompt {}", case["prompt"]);
     }
 }
+
+/// Greedy ids equal transformers' on the loader's fixtures (tied and untied
+/// llama, qwen2 with biases), with EOS not ending generation as there.
+#[test]
+fn greedy_matches_loader_fixtures() {
+    for name in crate::model::TINY_FIXTURES {
+        let mut model = LoadedModel::load(&crate::model::fixture_dir(name), premem::model::Precision::F32).unwrap();
+        model.llama.config.eos_token_ids.clear();
+        let expected = crate::model::expected(name);
+        let prompt = PromptTokens {
+            ids: crate::model::ids_of(&expected["generate_prompt_ids"]),
+            example_id: name.into(),
+        };
+        let want: Vec<u32> = crate::model::ids_of(&expected["generate_new_ids"]).iter().map(|&id| id as u32).collect();
+
+        let samples = generate(&model, &[prompt], &greedy(want.len(), 1), &mut |_| {}).unwrap();
+
+        assert_eq!(samples[0].token_ids, want, "fixture {name}");
+    }
+}

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use premem::model::train::{finetune, tokenize_pair, CheckpointInfo, TrainExample, TrainOptions};
-use premem::model::{LoadedModel, ModelError};
+use premem::model::{LoadedModel, ModelError, Precision};
 use tch::Tensor;
 
 use crate::tiny_model::tiny_model;
@@ -101,6 +101,11 @@ fn checkpoints_written_per_epoch() {
         .collect();
     names.sort();
     assert_eq!(names, ["epoch-1", "epoch-2", "resume"], "no temporary folders are left");
+
+    let reloaded = LoadedModel::load(&checkpoints[1].dir, Precision::F32).unwrap();
+    for ((name, a), (_, b)) in parameters(&model).iter().zip(parameters(&reloaded)) {
+        assert!(a.equal(&b), "parameter {name} differs after reloading");
+    }
 }
 
 /// Stopping mid-epoch and resuming gives bitwise the same losses and
