@@ -34,6 +34,8 @@ enum Command {
     Sample(cli::sample::Args),
     /// Grade a sample against a reference answer.
     Grade(cli::grade::Args),
+    /// Time training, scoring and sampling on a model; JSON to stdout.
+    Bench(cli::bench::Args),
     /// Write synthetic GSM8k-style problems, or variants of generated ones, as JSONL.
     Synth(cli::synth::Args),
     /// Analyze recorded learning dynamics: per-run table and pooled R^2 of test accuracy on PM.
@@ -58,6 +60,7 @@ fn main() {
         Command::Score(a) => cli::score::run(a),
         Command::Sample(a) => cli::sample::run(a),
         Command::Grade(a) => cli::grade::run(a),
+        Command::Bench(a) => cli::bench::run(a),
         Command::Synth(a) => cli::synth::run(a),
         Command::AnalyzeDynamics(a) => cli::analyze_dynamics::run(a),
         Command::Check(a) => cli::check::run(a),

@@ -1,6 +1,7 @@
 //! Subcommands of the `premem` binary, one module each. Each module has an
 //! `Args` struct (clap) and a `run` function returning anyhow's Result.
 
+pub mod bench;
 pub mod analyze_dynamics;
 pub mod check;
 pub mod explain;

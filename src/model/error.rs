@@ -33,6 +33,8 @@ pub enum ModelError {
     Tokenizer(String),
     #[error("input {index}: {message}")]
     InvalidInput { index: usize, message: String },
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
     #[error("interrupted: {0}")]

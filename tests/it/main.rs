@@ -1,14 +1,17 @@
 //! premem's integration tests, one binary with a module per area.
 
 mod analysis;
+mod cache;
 mod curation;
+mod experiment;
 mod grade;
 mod grade_cases;
 mod helpers;
 mod model;
+mod pipeline;
 mod report;
 mod robustness;
+mod sample;
 mod synth;
-mod cache;
-mod experiment;
-mod pipeline;
+mod tiny_model;
+mod train;
