@@ -3,6 +3,7 @@
 mod analysis;
 mod cache;
 mod curation;
+mod end_to_end;
 mod experiment;
 mod grade;
 mod grade_cases;
