@@ -1,6 +1,7 @@
 """Build the model fixtures that premem's parity tests compare against.
 
-Run with the project venv (transformers, tokenizers, torch, gguf):
+Run with the project venv (transformers, tokenizers, torch; `smollm2` also
+needs the gguf and accelerate packages):
 
     python tools/make_fixture.py tiny       # tests/fixtures/tiny_*/
     python tools/make_fixture.py smollm2    # tests/fixtures/smollm2_expected.json
@@ -228,5 +229,5 @@ def make_smollm2():
 
 
 if __name__ == "__main__":
-    what = sys.argv[1] if len(sys.argv) > 1 else "tiny"
-    {"tiny": make_tiny, "smollm2": make_smollm2}[what]()
+    command = sys.argv[1] if len(sys.argv) > 1 else "tiny"
+    {"tiny": make_tiny, "smollm2": make_smollm2}[command]()

@@ -2,7 +2,7 @@
 //!
 //! Quantized types store blocks of 32 values. Each block starts with an f16
 //! scale `d`; Q4_1 adds an f16 minimum `m`. In the 4-bit types byte `j` of the
-//! 16 packed bytes holds value `j` in its low nibble and value `j + 16` in its
+//! 16 packed bytes stores value `j` in its low nibble and value `j + 16` in its
 //! high nibble. Decoded values: Q4_0 `(q - 8) * d`, Q4_1 `q * d + m`,
 //! Q8_0 `q * d` with `q` a signed byte.
 
@@ -62,7 +62,7 @@ impl GgmlType {
     /// blocks or the size overflows.
     pub fn byte_size(self, elements: u64) -> Option<u64> {
         let block_len = self.block_len() as u64;
-        if elements % block_len != 0 {
+        if !elements.is_multiple_of(block_len) {
             return None;
         }
         (elements / block_len).checked_mul(self.block_bytes() as u64)

@@ -56,7 +56,7 @@ impl GgufWriter {
 
     /// Adds a tensor; `data` is appended at the next aligned offset.
     fn tensor(&mut self, name: &str, dims: &[u64], type_id: u32, data: &[u8]) -> &mut Self {
-        while self.data.len() % self.alignment != 0 {
+        while !self.data.len().is_multiple_of(self.alignment) {
             self.data.push(0);
         }
         Self::string(&mut self.infos, name);
@@ -78,7 +78,7 @@ impl GgufWriter {
         out.extend(self.kv_count.to_le_bytes());
         out.extend(&self.metadata);
         out.extend(&self.infos);
-        while out.len() % self.alignment != 0 {
+        while !out.len().is_multiple_of(self.alignment) {
             out.push(0);
         }
         out.extend(&self.data);
@@ -121,7 +121,10 @@ fn sample_file(version: u32) -> Vec<u8> {
     GgufWriter::string(&mut array, "a");
     GgufWriter::string(&mut array, "b c");
     w.kv("strings", 9, &array);
-    let f32_data: Vec<u8> = [1.0f32, -2.0, 3.5, 0.0, 8.0, 9.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let f32_data: Vec<u8> = [1.0f32, -2.0, 3.5, 0.0, 8.0, 9.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
     w.tensor("norm.weight", &[3, 2], 0, &f32_data);
     w.tensor("quant.weight", &[32, 1], 3, &q4_1_block());
     w.bytes()
@@ -149,7 +152,13 @@ fn gguf_metadata_all_value_types() {
         assert_eq!(m["f64"], GgufValue::F64(0.25));
         assert_eq!(m["general.architecture"].as_str(), Some("llama"));
         let strings = m["strings"].as_array().unwrap();
-        assert_eq!(strings, &[GgufValue::String("a".into()), GgufValue::String("b c".into())]);
+        assert_eq!(
+            strings,
+            &[
+                GgufValue::String("a".into()),
+                GgufValue::String("b c".into())
+            ]
+        );
     }
 }
 
@@ -171,10 +180,14 @@ fn gguf_file_dequantizes_tensors() {
     std::fs::write(&path, sample_file(3)).unwrap();
     let file = GgufFile::open(&path).unwrap();
 
-    let norm = file.dequantize(file.tensor("norm.weight").unwrap()).unwrap();
+    let norm = file
+        .dequantize(file.tensor("norm.weight").unwrap())
+        .unwrap();
     assert_eq!(norm, vec![1.0, -2.0, 3.5, 0.0, 8.0, 9.0]);
 
-    let quant = file.dequantize(file.tensor("quant.weight").unwrap()).unwrap();
+    let quant = file
+        .dequantize(file.tensor("quant.weight").unwrap())
+        .unwrap();
     let expected: Vec<f32> = (0..32).map(|i| (i % 16) as f32 * 0.5 - 2.0).collect();
     assert_eq!(quant, expected);
 }
