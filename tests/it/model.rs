@@ -5,6 +5,7 @@
 
 mod cli;
 mod gguf_file;
+mod gguf_model;
 mod loading;
 mod parity;
 mod precision;

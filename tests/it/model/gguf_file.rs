@@ -7,7 +7,7 @@ use premem::model::quant::GgmlType;
 use premem::model::ModelError;
 
 /// Builds a GGUF file in memory.
-struct GgufWriter {
+pub struct GgufWriter {
     version: u32,
     metadata: Vec<u8>,
     kv_count: u64,
@@ -18,7 +18,7 @@ struct GgufWriter {
 }
 
 impl GgufWriter {
-    fn new(version: u32) -> Self {
+    pub fn new(version: u32) -> Self {
         GgufWriter {
             version,
             metadata: vec![],
@@ -30,13 +30,13 @@ impl GgufWriter {
         }
     }
 
-    fn string(out: &mut Vec<u8>, s: &str) {
+    pub fn string(out: &mut Vec<u8>, s: &str) {
         out.extend((s.len() as u64).to_le_bytes());
         out.extend(s.as_bytes());
     }
 
     /// Adds a key with a raw value: its type id and encoded bytes.
-    fn kv(&mut self, key: &str, type_id: u32, value: &[u8]) -> &mut Self {
+    pub fn kv(&mut self, key: &str, type_id: u32, value: &[u8]) -> &mut Self {
         Self::string(&mut self.metadata, key);
         self.metadata.extend(type_id.to_le_bytes());
         self.metadata.extend(value);
@@ -44,18 +44,18 @@ impl GgufWriter {
         self
     }
 
-    fn kv_string(&mut self, key: &str, value: &str) -> &mut Self {
+    pub fn kv_string(&mut self, key: &str, value: &str) -> &mut Self {
         let mut bytes = vec![];
         Self::string(&mut bytes, value);
         self.kv(key, 8, &bytes)
     }
 
-    fn kv_u32(&mut self, key: &str, value: u32) -> &mut Self {
+    pub fn kv_u32(&mut self, key: &str, value: u32) -> &mut Self {
         self.kv(key, 4, &value.to_le_bytes())
     }
 
     /// Adds a tensor; `data` is appended at the next aligned offset.
-    fn tensor(&mut self, name: &str, dims: &[u64], type_id: u32, data: &[u8]) -> &mut Self {
+    pub fn tensor(&mut self, name: &str, dims: &[u64], type_id: u32, data: &[u8]) -> &mut Self {
         while !self.data.len().is_multiple_of(self.alignment) {
             self.data.push(0);
         }
@@ -71,7 +71,7 @@ impl GgufWriter {
         self
     }
 
-    fn bytes(&self) -> Vec<u8> {
+    pub fn bytes(&self) -> Vec<u8> {
         let mut out = b"GGUF".to_vec();
         out.extend(self.version.to_le_bytes());
         out.extend(self.tensor_count.to_le_bytes());
