@@ -51,6 +51,29 @@ pub fn read_config(file: &GgufFile) -> Result<LlamaConfig, ModelError> {
             message: format!("llama.attention.head_count {num_attention_heads} does not divide llama.embedding_length {hidden_size}"),
         });
     }
+    // `attention.key_length` overrides hidden / heads when present. RoPE
+    // must rotate the whole head, as premem's decoder always does.
+    let head_dim = file
+        .metadata
+        .get("llama.attention.key_length")
+        .and_then(|v| v.as_u64())
+        .map(|v| v as usize)
+        .unwrap_or(hidden_size / num_attention_heads);
+    if let Some(rotated) = file
+        .metadata
+        .get("llama.rope.dimension_count")
+        .and_then(|v| v.as_u64())
+    {
+        if rotated as usize != head_dim {
+            return Err(ModelError::Unsupported {
+                path: file.path.clone(),
+                what: "metadata `llama.rope.dimension_count` (partial RoPE)".into(),
+                value: rotated.to_string(),
+                supported: format!("the head size {head_dim}"),
+            });
+        }
+    }
+
     let vocab_size = file
         .require("tokenizer.ggml.tokens")?
         .as_array()
@@ -85,7 +108,7 @@ pub fn read_config(file: &GgufFile) -> Result<LlamaConfig, ModelError> {
             .and_then(|v| v.as_u64())
             .map(|v| v as usize)
             .unwrap_or(num_attention_heads),
-        head_dim: hidden_size / num_attention_heads,
+        head_dim,
         rms_norm_eps: float_key("llama.attention.layer_norm_rms_epsilon", 1e-5),
         rope_theta: float_key("llama.rope.freq_base", 10000.0),
         rope_scaling: None,

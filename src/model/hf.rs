@@ -258,6 +258,17 @@ pub fn config_json(cfg: &LlamaConfig) -> serde_json::Value {
     json
 }
 
+/// Names the file that describes a folder's weights in errors:
+/// `model.safetensors`, else the shard index.
+pub fn weights_file(dir: &Path) -> PathBuf {
+    let single = dir.join("model.safetensors");
+    if single.is_file() {
+        single
+    } else {
+        dir.join("model.safetensors.index.json")
+    }
+}
+
 /// Reads every tensor of the folder's safetensors weights, converted to f32.
 pub fn read_weights(dir: &Path) -> Result<HashMap<String, Tensor>, ModelError> {
     let single = dir.join("model.safetensors");

@@ -78,6 +78,7 @@ fn missing_tensor_names_file_and_tensor() {
     let error = load_error(dir.path());
     assert!(matches!(error, ModelError::MissingTensor { .. }), "{error}");
     assert!(error.to_string().contains("lm_head.weight"), "{error}");
+    assert!(error.to_string().contains("model.safetensors"), "{error}");
 }
 
 #[test]
