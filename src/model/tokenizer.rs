@@ -47,6 +47,9 @@ pub fn from_gguf(file: &GgufFile) -> Result<Tokenizer, ModelError> {
         });
     }
 
+    // NOTE: tokens are used as stored. That is right for llama.cpp's gpt2
+    // vocabularies, which store tokens in the byte-level alphabet; a file
+    // storing raw UTF-8 tokens would need them respelled first.
     let tokens = string_array(file, "tokenizer.ggml.tokens")?;
     let merges = string_array(file, "tokenizer.ggml.merges")?;
     let vocab: Vocab = tokens

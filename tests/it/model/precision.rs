@@ -17,11 +17,39 @@ const GSM8K_THRESHOLD: f64 = 1.1055;
 
 const EXAMPLES: usize = 64;
 
-fn timed_scores(model: &LoadedModel, requests: &[ScoreRequest]) -> (Vec<ScoreResult>, f64) {
+/// CPU seconds (user + system, all threads) this process has used, read
+/// from /proc/self/stat; `None` off Linux. Clock ticks are assumed to be
+/// 1/100 s, the Linux default.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesized command name; utime and stime are the
+    // 14th and 15th fields of the whole line.
+    let after_name = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) / 100.0)
+}
+
+/// Target tokens per wall-clock second and per CPU second of one scoring run.
+struct Speed {
+    wall: f64,
+    cpu: Option<f64>,
+}
+
+fn timed_scores(model: &LoadedModel, requests: &[ScoreRequest]) -> (Vec<ScoreResult>, Speed) {
+    let cpu_before = process_cpu_seconds();
     let started = Instant::now();
     let results = score(model, requests, &ScoreOptions::default(), &mut |_| {}).unwrap();
-    let tokens: usize = results.iter().map(|r| r.target_tokens).sum();
-    (results, tokens as f64 / started.elapsed().as_secs_f64())
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = cpu_before.zip(process_cpu_seconds()).map(|(before, after)| after - before);
+
+    let tokens = results.iter().map(|r| r.target_tokens).sum::<usize>() as f64;
+    let speed = Speed {
+        wall: tokens / wall_seconds,
+        cpu: cpu_seconds.map(|seconds| tokens / seconds),
+    };
+    (results, speed)
 }
 
 #[test]
@@ -67,7 +95,11 @@ fn bf16_perplexity_against_f32() {
     println!("examples: {EXAMPLES}");
     println!("perplexity |bf16 - f32|: max {max:.6}, mean {mean:.6}");
     println!("memorized at {GSM8K_THRESHOLD} in f32: {memorized}; flags flipped by bf16: {flips}");
-    println!("target tokens/s: f32 {f32_speed:.1}, bf16 {bf16_speed:.1}");
+    println!("target tokens per wall second: f32 {:.1}, bf16 {:.1}", f32_speed.wall, bf16_speed.wall);
+    if let (Some(f32_cpu), Some(bf16_cpu)) = (f32_speed.cpu, bf16_speed.cpu) {
+        println!("target tokens per CPU second: f32 {f32_cpu:.1}, bf16 {bf16_cpu:.1}");
+    }
+    println!("threads: {}", tch::get_num_threads());
 
     assert!(f32_results
         .iter()
