@@ -25,6 +25,10 @@ const DEFAULT_ALIGNMENT: u64 = 32;
 /// guards against corrupt lengths that would otherwise request huge allocations.
 const MAX_LENGTH: u64 = 1 << 28;
 
+/// Maximum nesting of metadata arrays. Real files nest at most one level,
+/// and the limit keeps a corrupt file from exhausting the stack.
+const MAX_ARRAY_DEPTH: usize = 4;
+
 /// One metadata value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GgufValue {
@@ -214,7 +218,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Parsed, ModelError> {
     for _ in 0..kv_count {
         let key = reader.string()?;
         let value_type = reader.u32()?;
-        let value = reader.value(value_type)?;
+        let value = reader.value(value_type, 0)?;
         metadata.insert(key, value);
     }
 
@@ -226,7 +230,8 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Parsed, ModelError> {
         },
     };
 
-    let mut tensors = Vec::with_capacity(tensor_count as usize);
+    // The count is unchecked until the infos are read, so cap the reservation.
+    let mut tensors = Vec::with_capacity(tensor_count.min(4096) as usize);
     for _ in 0..tensor_count {
         tensors.push(reader.tensor_info(alignment)?);
     }
@@ -321,7 +326,8 @@ impl<'a> Reader<'a> {
             .map_err(|_| self.error(format!("string at byte {at} is not valid UTF-8")))
     }
 
-    fn value(&mut self, value_type: u32) -> Result<GgufValue, ModelError> {
+    /// Reads one value; `depth` counts the arrays it is nested in.
+    fn value(&mut self, value_type: u32, depth: usize) -> Result<GgufValue, ModelError> {
         let value = match value_type {
             0 => GgufValue::U8(self.array::<1>()?[0]),
             1 => GgufValue::I8(i8::from_le_bytes(self.array()?)),
@@ -341,12 +347,18 @@ impl<'a> Reader<'a> {
                 }
             },
             8 => GgufValue::String(self.string()?),
+            9 if depth >= MAX_ARRAY_DEPTH => {
+                return Err(self.error(format!(
+                    "arrays nested more than {MAX_ARRAY_DEPTH} deep before byte {}; the file is corrupt",
+                    self.pos
+                )))
+            }
             9 => {
                 let item_type = self.u32()?;
                 let n = self.length("array length")?;
                 let mut items = Vec::with_capacity(n.min(1 << 16) as usize);
                 for _ in 0..n {
-                    items.push(self.value(item_type)?);
+                    items.push(self.value(item_type, depth + 1)?);
                 }
                 GgufValue::Array(items)
             }

@@ -265,3 +265,17 @@ fn gguf_corrupt_lengths_are_errors() {
     let error = parse(&bytes).unwrap_err();
     assert!(error.to_string().contains("alignment"), "{error}");
 }
+
+#[test]
+fn gguf_deep_array_nesting_is_error() {
+    // 100 arrays, each holding one array, then nothing.
+    let mut value = vec![];
+    for _ in 0..100 {
+        value.extend(9u32.to_le_bytes());
+        value.extend(1u64.to_le_bytes());
+    }
+    let mut w = GgufWriter::new(3);
+    w.kv("nested", 9, &value);
+    let error = parse(&w.bytes()).unwrap_err();
+    assert!(error.to_string().contains("nested"), "{error}");
+}

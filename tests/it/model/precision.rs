@@ -42,7 +42,9 @@ fn timed_scores(model: &LoadedModel, requests: &[ScoreRequest]) -> (Vec<ScoreRes
     let started = Instant::now();
     let results = score(model, requests, &ScoreOptions::default(), &mut |_| {}).unwrap();
     let wall_seconds = started.elapsed().as_secs_f64();
-    let cpu_seconds = cpu_before.zip(process_cpu_seconds()).map(|(before, after)| after - before);
+    let cpu_seconds = cpu_before
+        .zip(process_cpu_seconds())
+        .map(|(before, after)| after - before);
 
     let tokens = results.iter().map(|r| r.target_tokens).sum::<usize>() as f64;
     let speed = Speed {
@@ -95,7 +97,10 @@ fn bf16_perplexity_against_f32() {
     println!("examples: {EXAMPLES}");
     println!("perplexity |bf16 - f32|: max {max:.6}, mean {mean:.6}");
     println!("memorized at {GSM8K_THRESHOLD} in f32: {memorized}; flags flipped by bf16: {flips}");
-    println!("target tokens per wall second: f32 {:.1}, bf16 {:.1}", f32_speed.wall, bf16_speed.wall);
+    println!(
+        "target tokens per wall second: f32 {:.1}, bf16 {:.1}",
+        f32_speed.wall, bf16_speed.wall
+    );
     if let (Some(f32_cpu), Some(bf16_cpu)) = (f32_speed.cpu, bf16_speed.cpu) {
         println!("target tokens per CPU second: f32 {f32_cpu:.1}, bf16 {bf16_cpu:.1}");
     }
