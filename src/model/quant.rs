@@ -186,6 +186,15 @@ mod tests {
     }
 
     #[test]
+    fn half_floats_decode_exactly() {
+        let values = [1.5f32, -0.25, 65504.0];
+        let f16_bytes: Vec<u8> = values.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect();
+        let bf16_bytes: Vec<u8> = values.iter().flat_map(|&v| bf16::from_f32(v).to_le_bytes()).collect();
+        assert_eq!(dequantize(GgmlType::F16, &f16_bytes, 3).unwrap(), values);
+        assert_eq!(dequantize(GgmlType::Bf16, &bf16_bytes, 3).unwrap()[..2], values[..2]);
+    }
+
+    #[test]
     fn wrong_byte_count_is_error() {
         assert!(dequantize(GgmlType::Q4_1, &[0u8; 19], 32).is_err());
         assert!(dequantize(GgmlType::Q8_0, &[0u8; 34], 31).is_err());
