@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::helpers::{repo_root, shared_dir};
 
-fn premem(cache: &Path, reports: &Path, data: &Path) -> Command {
+fn premem(cache: &Path, data: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_premem"));
     command
         .current_dir(repo_root())
@@ -18,12 +18,11 @@ fn premem(cache: &Path, reports: &Path, data: &Path) -> Command {
         .env("PREMEM_DATA_DIR", data)
         .env("PREMEM_MODEL_DIR", repo_root().join("models"))
         .env_remove("RUST_LOG");
-    let _ = reports;
     command
 }
 
 fn report(cache: &Path, reports: &Path, data: &Path, experiment: &str) -> String {
-    let output = premem(cache, reports, data)
+    let output = premem(cache, data)
         .args(["report", experiment, "--reports-dir"])
         .arg(reports)
         .output()
