@@ -13,5 +13,6 @@ mod report;
 mod robustness;
 mod sample;
 mod synth;
+mod synthetic_data;
 mod tiny_model;
 mod train;
