@@ -1,6 +1,6 @@
 //! Reading of `[data.synthetic]`: generated problems in place of data
-//! files. The table holds the generator settings of `premem synth` (except
-//! `count`) plus the size of each split; every value is checked here, so
+//! files. The table contains the generator settings of `premem synth` (except
+//! `count`) plus the size of each split. Every value is checked here, so
 //! that a bad setting points at its key instead of failing in a stage.
 
 use crate::synth::{Operation, SynthConfig, SynthError};
@@ -94,7 +94,7 @@ pub(super) fn read_synthetic(
     })
 }
 
-/// Reads an integer of either sign; range checks are the generator's.
+/// Reads an integer of either sign. The generator's validation checks the range.
 fn read_int(reader: &mut Reader, table: &Table, key: &str) -> Result<Option<i64>, ExperimentError> {
     let Some((node, path)) = reader.get(table, PREFIX, key) else {
         return Ok(None);

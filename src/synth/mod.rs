@@ -74,11 +74,11 @@ pub enum SynthError {
         reason: String,
     },
     #[error(
-        "found only {found} distinct problems in {drawn} draws, but {wanted} are needed; widen \
+        "found only {found} distinct problems in {drawn} draws, but {expected} are needed; widen \
          the number ranges, allow more steps or operations, or lower train_count and test_count"
     )]
     TooFewDistinct {
-        wanted: usize,
+        expected: usize,
         found: usize,
         drawn: usize,
     },

@@ -9,7 +9,7 @@
 //! structures, which a 135M model rarely shows.
 //!
 //! Two problems count as the same when they share the family and the
-//! numbers stated in the question, whatever the wording; such repeats are
+//! numbers stated in the question, whatever the wording. Such repeats are
 //! skipped, so no test problem is a reworded train problem.
 
 use std::collections::BTreeSet;
@@ -40,16 +40,16 @@ pub fn generate_split(
     train_count: usize,
     test_count: usize,
 ) -> Result<SplitProblems, SynthError> {
-    let wanted = train_count + test_count;
+    let expected = train_count + test_count;
     let drawn = generate(&SynthConfig {
-        count: wanted * DRAWS_PER_PROBLEM,
+        count: expected * DRAWS_PER_PROBLEM,
         ..config.clone()
     })?;
 
     let mut seen = BTreeSet::new();
-    let mut distinct = Vec::with_capacity(wanted);
+    let mut distinct = Vec::with_capacity(expected);
     for problem in drawn {
-        if distinct.len() == wanted {
+        if distinct.len() == expected {
             break;
         }
         let identity = (problem.family.id(), integers_in(&problem.question));
@@ -57,11 +57,11 @@ pub fn generate_split(
             distinct.push(problem);
         }
     }
-    if distinct.len() < wanted {
+    if distinct.len() < expected {
         return Err(SynthError::TooFewDistinct {
-            wanted,
+            expected,
             found: distinct.len(),
-            drawn: wanted * DRAWS_PER_PROBLEM,
+            drawn: expected * DRAWS_PER_PROBLEM,
         });
     }
 
@@ -73,7 +73,7 @@ pub fn generate_split(
 }
 
 impl Problem {
-    /// The problem as a GSM8k example, with `family`, `variant` and
+    /// Converts the problem to a GSM8k example, with `family`, `variant` and
     /// `surface` as extra fields. `line` is its 1-based position in the split.
     pub fn to_example(&self, line: usize) -> Example {
         let mut extra = vec![
@@ -144,7 +144,7 @@ mod tests {
         let error = generate_split(&config, 50, 50).unwrap_err();
         assert!(matches!(
             error,
-            SynthError::TooFewDistinct { wanted: 100, .. }
+            SynthError::TooFewDistinct { expected: 100, .. }
         ));
     }
 

@@ -33,7 +33,7 @@ learning_rate = [1e-5, 1e-4]
 epochs = [2]
 "#;
 
-/// Plans an experiment of the fixture; returns stage id -> key.
+/// Plans an experiment of the fixture and returns stage id -> key.
 fn planned_keys(fixture: &Fixture, name: &str, text: &str) -> BTreeMap<String, String> {
     let path = fixture.write_experiment(name, text);
     let experiment = experiment::load(&path).unwrap();
@@ -269,4 +269,20 @@ fn check_prints_synthetic_summary() {
         "{stdout}"
     );
     assert!(stdout.contains("1 to 2 steps of add, mul"), "{stdout}");
+}
+
+#[test]
+fn synth_command_reads_experiment_counts() {
+    let fixture = Fixture::new(4);
+    fixture.write_experiment("exp.toml", SYNTH_EXPERIMENT);
+    let output = Command::new(env!("CARGO_BIN_EXE_premem"))
+        .current_dir(fixture.path())
+        .args(["synth", "--config", "experiments/exp.toml"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(stdout.lines().count(), 36);
+    assert!(stdout.starts_with("{\"id\":\"synth-5-00000\""), "{stdout}");
 }
