@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::cache::DigestMemo;
-use crate::experiment::{self, Experiment, LoadedData, Roots};
+use crate::experiment::{self, DataSource, Experiment, LoadedData, Roots};
 use crate::stages::{Plan, StageKind};
 
 /// Data, model and cache folders, shared by the experiment commands and gc.
@@ -107,12 +107,42 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let experiment = &plan.experiment;
 
     println!("experiment {} ({})", experiment.name, experiment.title);
-    println!(
-        "data: {} format, {} train and {} test examples in the files",
-        experiment.data.format,
-        data.train.len(),
-        data.test.len()
-    );
+    match &experiment.data.source {
+        DataSource::Files { .. } => println!(
+            "data: {} format, {} train and {} test examples in the files",
+            experiment.data.format,
+            data.train.len(),
+            data.test.len()
+        ),
+        DataSource::Synthetic(synthetic) => {
+            let generator = &synthetic.generator;
+            let operations: Vec<&str> = generator.operations.iter().map(|op| op.name()).collect();
+            println!(
+                "data: synthetic ({} format), {} train and {} test problems generated with seed {}",
+                experiment.data.format,
+                data.train.len(),
+                data.test.len(),
+                generator.seed
+            );
+            println!(
+                "  {} to {} steps of {}; values {} to {}, factors up to {}, results up to {}",
+                generator.min_steps,
+                generator.max_steps,
+                operations.join(", "),
+                generator.min_value,
+                generator.max_value,
+                generator.max_factor,
+                generator.max_result
+            );
+            let families: std::collections::BTreeSet<&str> = data
+                .train
+                .iter()
+                .chain(&data.test)
+                .filter_map(|example| example.extra("family"))
+                .collect();
+            println!("  {} families", families.len());
+        }
+    }
     if let Some(training) = plan.training() {
         println!("runs: {}", training.runs.len());
         for run in &training.runs {

@@ -169,15 +169,27 @@ fn build_config(args: &Args) -> anyhow::Result<SynthConfig> {
 }
 
 /// Reads the `[data.synthetic]` table when the file has one, else the whole
-/// file as that table.
+/// file as that table. An experiment's `train_count` and `test_count` are
+/// dropped; without `count`, their sum is the count, so the output starts
+/// with the experiment's problems (before its repeats are skipped).
 fn parse_settings(text: &str) -> Result<SynthConfig, toml::de::Error> {
     let table: toml::Table = toml::from_str(text)?;
     let synthetic = table
         .get("data")
         .and_then(|data| data.get("synthetic"))
         .cloned();
-    match synthetic {
-        Some(section) => section.try_into(),
-        None => toml::Value::Table(table).try_into(),
+    let Some(toml::Value::Table(mut section)) = synthetic else {
+        return toml::Value::Table(table).try_into();
+    };
+
+    let mut split_total = None;
+    for key in ["train_count", "test_count"] {
+        if let Some(toml::Value::Integer(count)) = section.remove(key) {
+            split_total = Some(split_total.unwrap_or(0) + count);
+        }
     }
+    if let (Some(total), false) = (split_total, section.contains_key("count")) {
+        section.insert("count".into(), toml::Value::Integer(total));
+    }
+    toml::Value::Table(section).try_into()
 }

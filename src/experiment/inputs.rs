@@ -1,13 +1,15 @@
 //! Checks of an experiment against the files it names: the data files exist
-//! and parse, subsets fit in them, and the model file or folder exists.
+//! and parse (or synthetic problems generate), subsets fit in them, and
+//! the model file or folder exists.
 //! `premem check` runs these without running any stage.
 
 use std::path::{Path, PathBuf};
 
 use crate::data::{self, DataError, Example};
+use crate::synth::{generate_split, Problem, SynthError};
 
 use super::error::Location;
-use super::schema::{Experiment, Source};
+use super::schema::{DataSource, Experiment, Source};
 
 /// Folders that relative data and model paths are resolved against.
 #[derive(Debug, Clone)]
@@ -51,6 +53,12 @@ pub enum InputError {
         available: usize,
         path: PathBuf,
     },
+    #[error("{location}: key `data.synthetic`: {source}")]
+    Synthetic {
+        location: Location,
+        #[source]
+        source: SynthError,
+    },
     #[error("{location}: key `{key}`: {path} is not a model: {message}")]
     NotAModel {
         location: Location,
@@ -67,29 +75,61 @@ pub struct LoadedData {
     pub test: Vec<Example>,
 }
 
-/// Reads both data files, checks the subset sizes against them and checks
-/// that the model (or import folder) exists.
+/// Reads both data files (or generates the synthetic problems), checks the
+/// subset sizes against them and checks that the model (or import folder)
+/// exists.
 pub fn check_inputs(experiment: &Experiment, roots: &Roots) -> Result<LoadedData, InputError> {
-    let location = |key: &str| {
-        experiment
-            .locations
-            .get(key)
-            .cloned()
-            .unwrap_or_else(|| Location::file_start(experiment.path.clone()))
+    let location = |key: &str| key_location(experiment, key);
+
+    let (train, test) = match &experiment.data.source {
+        DataSource::Files { train, test } => read_files(experiment, roots, train, test)?,
+        DataSource::Synthetic(synthetic) => {
+            let split = generate_split(
+                &synthetic.generator,
+                synthetic.train_count,
+                synthetic.test_count,
+            )
+            .map_err(|source| InputError::Synthetic {
+                location: location("data.synthetic"),
+                source,
+            })?;
+            (examples_of(&split.train), examples_of(&split.test))
+        }
     };
+    check_source(experiment, roots)?;
+    Ok(LoadedData { train, test })
+}
+
+/// The generated problems as examples, `line` counting from 1.
+pub fn examples_of(problems: &[Problem]) -> Vec<Example> {
+    problems
+        .iter()
+        .enumerate()
+        .map(|(index, problem)| problem.to_example(index + 1))
+        .collect()
+}
+
+/// Reads both data files and checks the subset sizes against them.
+fn read_files(
+    experiment: &Experiment,
+    roots: &Roots,
+    train: &Path,
+    test: &Path,
+) -> Result<(Vec<Example>, Vec<Example>), InputError> {
+    let location = |key: &str| key_location(experiment, key);
     let data_hint = "relative data paths start at the data root: set --data-dir or PREMEM_DATA_DIR";
 
     let mut splits = Vec::new();
     for (key, relative, subset_key, subset) in [
         (
             "data.train",
-            &experiment.data.train,
+            train,
             "data.train_subset",
             experiment.data.train_subset,
         ),
         (
             "data.test",
-            &experiment.data.test,
+            test,
             "data.test_subset",
             experiment.data.test_subset,
         ),
@@ -124,7 +164,21 @@ pub fn check_inputs(experiment: &Experiment, roots: &Roots) -> Result<LoadedData
     }
     let test = splits.pop().unwrap_or_default();
     let train = splits.pop().unwrap_or_default();
+    Ok((train, test))
+}
 
+fn key_location(experiment: &Experiment, key: &str) -> Location {
+    experiment
+        .locations
+        .get(key)
+        .cloned()
+        .unwrap_or_else(|| Location::file_start(experiment.path.clone()))
+}
+
+/// Checks that the model (or import folder) exists.
+fn check_source(experiment: &Experiment, roots: &Roots) -> Result<(), InputError> {
+    let location = |key: &str| key_location(experiment, key);
+    let data_hint = "relative data paths start at the data root: set --data-dir or PREMEM_DATA_DIR";
     match &experiment.source {
         Source::Training(training) => {
             let path = roots.model_path(&training.model.path);
@@ -155,8 +209,7 @@ pub fn check_inputs(experiment: &Experiment, roots: &Roots) -> Result<LoadedData
             }
         }
     }
-
-    Ok(LoadedData { train, test })
+    Ok(())
 }
 
 /// Checks the cheap signs of a model: a `.gguf` file starts with the GGUF

@@ -12,13 +12,14 @@ mod error;
 mod inputs;
 mod read;
 mod schema;
+mod synthetic;
 mod tree;
 mod typed;
 
 use std::path::{Path, PathBuf};
 
 pub use error::{ExperimentError, Location};
-pub use inputs::{check_inputs, InputError, LoadedData, Roots};
+pub use inputs::{check_inputs, examples_of, InputError, LoadedData, Roots};
 pub use schema::*;
 
 use tree::{Node, NodeKind};

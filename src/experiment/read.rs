@@ -8,6 +8,7 @@ use crate::model::Precision;
 
 use super::error::ExperimentError;
 use super::schema::*;
+use super::synthetic::read_synthetic;
 use super::tree::{Node, NodeKind};
 use super::typed::{Range, Reader, Table};
 
@@ -47,6 +48,16 @@ pub fn read_experiment(path: &std::path::Path, root: &Node) -> Result<Experiment
 
     let data = read_data(&mut reader, table, root)?;
     let templates = read_templates(&mut reader, table)?;
+
+    if let (Some(import), DataSource::Synthetic(_)) = (table.get("import"), &data.source) {
+        return Err(ExperimentError::invalid(
+            &import.location,
+            "import",
+            "no `[import]` with `[data.synthetic]`",
+            "`[import]`",
+            Some("recorded dynamics are indexed by the rows of data files; use `data.train` and `data.test`".into()),
+        ));
+    }
 
     let source = if table.contains_key("import") {
         for section in ["model", "train", "sweep", "sampling"] {
@@ -132,8 +143,12 @@ fn read_data(
             "train_subset",
             "test_subset",
             "subset_seed",
+            "synthetic",
         ],
     )?;
+    if let Some(synthetic) = table.get("synthetic") {
+        return read_synthetic_data(reader, table, synthetic);
+    }
 
     let format_name = reader.required_string(table, "data", "format", node)?;
     let format: Format = format_name.parse().map_err(|_| {
@@ -148,10 +163,51 @@ fn read_data(
 
     Ok(DataConfig {
         format,
-        train: PathBuf::from(reader.required_string(table, "data", "train", node)?),
-        test: PathBuf::from(reader.required_string(table, "data", "test", node)?),
+        source: DataSource::Files {
+            train: PathBuf::from(reader.required_string(table, "data", "train", node)?),
+            test: PathBuf::from(reader.required_string(table, "data", "test", node)?),
+        },
         train_subset: reader.count(table, "data", "train_subset", 1)?,
         test_subset: reader.count(table, "data", "test_subset", 1)?,
+        subset_seed: reader.seed(table, "data", "subset_seed")?.unwrap_or(0),
+    })
+}
+
+/// Reads `[data]` with a `[data.synthetic]` table: no data files or
+/// subsets, and the format (which picks the grader) can only be gsm8k.
+fn read_synthetic_data(
+    reader: &mut Reader,
+    table: &Table,
+    synthetic: &Node,
+) -> Result<DataConfig, ExperimentError> {
+    for key in ["train", "test", "train_subset", "test_subset"] {
+        if let Some((node, path)) = reader.get(table, "data", key) {
+            return Err(ExperimentError::invalid(
+                &node.location,
+                &path,
+                "no such key when `[data.synthetic]` is set",
+                format!("`{path}`"),
+                Some("generated problems replace data files; set the split sizes with `data.synthetic.train_count` and `test_count`".into()),
+            ));
+        }
+    }
+    if let Some(format_name) = reader.string(table, "data", "format")? {
+        if format_name != Format::Gsm8k.name() {
+            return Err(ExperimentError::invalid(
+                &reader.locations["data.format"],
+                "data.format",
+                "`gsm8k` (synthetic problems end in `#### N`)",
+                format!("{format_name:?}"),
+                None,
+            ));
+        }
+    }
+
+    Ok(DataConfig {
+        format: Format::Gsm8k,
+        source: DataSource::Synthetic(read_synthetic(reader, synthetic)?),
+        train_subset: None,
+        test_subset: None,
         subset_seed: reader.seed(table, "data", "subset_seed")?.unwrap_or(0),
     })
 }

@@ -117,6 +117,8 @@ pub enum StageError {
     Data(#[from] crate::data::DataError),
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
+    #[error("cannot generate the synthetic problems of `[data.synthetic]`: {0}")]
+    Synthetic(#[from] crate::synth::SynthError),
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
     #[error("recorded dynamics in {path}: {message}")]

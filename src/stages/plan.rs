@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::cache::{DigestMemo, Manifest, Value};
-use crate::experiment::{Experiment, Roots, RunConfig, Source, TrainingConfig};
+use crate::experiment::{
+    DataSource, Experiment, Roots, RunConfig, Source, SyntheticData, TrainingConfig,
+};
 
 use super::{StageError, StageKind};
 
@@ -89,8 +91,10 @@ impl Plan {
             input_paths.insert(role.to_string(), path);
             Ok(())
         };
-        hash("train_data", roots.data_path(&experiment.data.train))?;
-        hash("test_data", roots.data_path(&experiment.data.test))?;
+        if let DataSource::Files { train, test } = &experiment.data.source {
+            hash("train_data", roots.data_path(train))?;
+            hash("test_data", roots.data_path(test))?;
+        }
         match &experiment.source {
             Source::Training(training) => hash("model", roots.model_path(&training.model.path))?,
             Source::Import(import) => hash("import_dir", roots.data_path(&import.dir))?,
@@ -151,22 +155,27 @@ impl Plan {
         let experiment = self.experiment.clone();
         let data = &experiment.data;
 
+        let manifest = Manifest::new(
+            StageKind::PrepareData.name(),
+            StageKind::PrepareData.version(),
+        )
+        .param("format", data.format.name())
+        .param("train_subset", data.train_subset)
+        .param("test_subset", data.test_subset)
+        .param("subset_seed", data.subset_seed)
+        .param("prompt_template", experiment.templates.prompt.as_str())
+        .param("target_template", experiment.templates.target.as_str());
+        let manifest = match &data.source {
+            DataSource::Files { .. } => manifest
+                .input("train_data", &self.digests["train_data"])
+                .input("test_data", &self.digests["test_data"]),
+            DataSource::Synthetic(synthetic) => synthetic_params(manifest, synthetic),
+        };
         let prepare = self.push(
             StageKind::PrepareData.name().to_string(),
             StageKind::PrepareData,
             Job::PrepareData,
-            Manifest::new(
-                StageKind::PrepareData.name(),
-                StageKind::PrepareData.version(),
-            )
-            .param("format", data.format.name())
-            .param("train_subset", data.train_subset)
-            .param("test_subset", data.test_subset)
-            .param("subset_seed", data.subset_seed)
-            .param("prompt_template", experiment.templates.prompt.as_str())
-            .param("target_template", experiment.templates.target.as_str())
-            .input("train_data", &self.digests["train_data"])
-            .input("test_data", &self.digests["test_data"]),
+            manifest,
             vec![],
         );
 
@@ -314,4 +323,29 @@ fn fine_tune_manifest(training: &TrainingConfig, run: &RunConfig) -> Manifest {
         .param("beta2", optimizer.beta2)
         .param("eps", optimizer.eps)
         .param("max_grad_norm", optimizer.max_grad_norm)
+}
+
+/// The resolved generator settings and split sizes: the whole input of a
+/// synthetic prepare-data stage, since it reads no files.
+fn synthetic_params(manifest: Manifest, synthetic: &SyntheticData) -> Manifest {
+    let generator = &synthetic.generator;
+    let operations: Vec<Value> = generator
+        .operations
+        .iter()
+        .map(|operation| Value::str(operation.name()))
+        .collect();
+    manifest
+        .param("source", "synthetic")
+        .param("synth_train_count", synthetic.train_count)
+        .param("synth_test_count", synthetic.test_count)
+        .param("synth_seed", generator.seed)
+        .param("synth_min_steps", generator.min_steps)
+        .param("synth_max_steps", generator.max_steps)
+        .param("synth_operations", Value::List(operations))
+        .param("synth_min_value", generator.min_value)
+        .param("synth_max_value", generator.max_value)
+        .param("synth_max_factor", generator.max_factor)
+        .param("synth_max_result", generator.max_result)
+        .param("synth_allow_negative", generator.allow_negative)
+        .param("synth_surface_forms", generator.surface_forms)
 }

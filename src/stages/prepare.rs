@@ -1,4 +1,5 @@
-//! prepare-data: reads both data files, orders each split by a seeded
+//! prepare-data: reads both data files (or generates the synthetic
+//! problems, see [`crate::synth::split`]), orders each split by a seeded
 //! shuffle, keeps the configured subset and writes the prompt and target
 //! texts, so every later stage reads the same examples in the same order.
 //! A run's `data_fraction` then takes a prefix of the prepared train split.
@@ -11,6 +12,8 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{self, Example};
+use crate::experiment::{examples_of, DataSource};
+use crate::synth::generate_split;
 
 use super::plan::{Plan, Split};
 use super::StageError;
@@ -33,14 +36,27 @@ pub fn run(plan: &Plan, out_dir: &Path) -> Result<(), StageError> {
     let experiment = &plan.experiment;
     let data_config = &experiment.data;
 
-    let mut summary = serde_json::Map::new();
-    for (split, relative, subset) in [
-        (Split::Train, &data_config.train, data_config.train_subset),
-        (Split::Test, &data_config.test, data_config.test_subset),
-    ] {
-        let path = plan.roots.data_path(relative);
-        let mut examples = data::load_jsonl(&path, data_config.format)?;
+    let (train, test) = match &data_config.source {
+        DataSource::Files { train, test } => (
+            data::load_jsonl(&plan.roots.data_path(train), data_config.format)?,
+            data::load_jsonl(&plan.roots.data_path(test), data_config.format)?,
+        ),
+        DataSource::Synthetic(synthetic) => {
+            let split = generate_split(
+                &synthetic.generator,
+                synthetic.train_count,
+                synthetic.test_count,
+            )
+            ?;
+            (examples_of(&split.train), examples_of(&split.test))
+        }
+    };
 
+    let mut summary = serde_json::Map::new();
+    for (split, mut examples, subset) in [
+        (Split::Train, train, data_config.train_subset),
+        (Split::Test, test, data_config.test_subset),
+    ] {
         // One generator per split, seeded from the subset seed and a
         // per-split constant, so the train order does not depend on the test file.
         let seed = data_config.subset_seed

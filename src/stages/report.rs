@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::analysis::Analysis;
-use crate::experiment::{Experiment, Source};
+use crate::experiment::{DataSource, Experiment, Source, SyntheticData};
 use crate::report::{self, ExampleText, ReportInput};
 
 use super::analyze::{read_dynamics, read_json};
@@ -57,15 +57,20 @@ pub fn config_rows(experiment: &Experiment) -> Vec<(String, String)> {
     let optional = |value: Option<usize>| value.map_or("all".to_string(), |v| v.to_string());
     let mut rows = vec![
         ("data.format".to_string(), data.format.name().to_string()),
-        ("data.train".to_string(), data.train.display().to_string()),
-        ("data.test".to_string(), data.test.display().to_string()),
-        ("data.train_subset".to_string(), optional(data.train_subset)),
-        ("data.test_subset".to_string(), optional(data.test_subset)),
-        (
-            "scoring.threshold".to_string(),
-            experiment.scoring.threshold.to_string(),
-        ),
     ];
+    match &data.source {
+        DataSource::Files { train, test } => rows.extend([
+            ("data.train".to_string(), train.display().to_string()),
+            ("data.test".to_string(), test.display().to_string()),
+            ("data.train_subset".to_string(), optional(data.train_subset)),
+            ("data.test_subset".to_string(), optional(data.test_subset)),
+        ]),
+        DataSource::Synthetic(synthetic) => rows.extend(synthetic_rows(synthetic)),
+    }
+    rows.push((
+        "scoring.threshold".to_string(),
+        experiment.scoring.threshold.to_string(),
+    ));
     match &experiment.source {
         Source::Import(import) => {
             rows.push(("import.dir".to_string(), import.dir.display().to_string()))
@@ -131,4 +136,31 @@ fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), StageError> {
         }
     }
     Ok(())
+}
+
+/// The `[data.synthetic]` settings as report rows.
+fn synthetic_rows(synthetic: &SyntheticData) -> Vec<(String, String)> {
+    let generator = &synthetic.generator;
+    let operations: Vec<&str> = generator.operations.iter().map(|op| op.name()).collect();
+    [
+        ("train_count", synthetic.train_count.to_string()),
+        ("test_count", synthetic.test_count.to_string()),
+        ("seed", generator.seed.to_string()),
+        (
+            "steps",
+            format!("{} to {}", generator.min_steps, generator.max_steps),
+        ),
+        ("operations", operations.join(", ")),
+        (
+            "values",
+            format!("{} to {}", generator.min_value, generator.max_value),
+        ),
+        ("max_factor", generator.max_factor.to_string()),
+        ("max_result", generator.max_result.to_string()),
+        ("allow_negative", generator.allow_negative.to_string()),
+        ("surface_forms", generator.surface_forms.to_string()),
+    ]
+    .into_iter()
+    .map(|(key, value)| (format!("data.synthetic.{key}"), value))
+    .collect()
 }

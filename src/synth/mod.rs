@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod family;
+pub mod split;
 mod values;
 mod wording;
 
@@ -26,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 pub use config::{Operation, SynthConfig};
 pub use family::{Family, Operand, Step};
+pub use split::{generate_split, SplitProblems};
 
 use crate::data::Example;
 use values::{draw_values, Values};
@@ -70,6 +72,15 @@ pub enum SynthError {
         line: usize,
         field: &'static str,
         reason: String,
+    },
+    #[error(
+        "found only {found} distinct problems in {drawn} draws, but {expected} are needed; widen \
+         the number ranges, allow more steps or operations, or lower train_count and test_count"
+    )]
+    TooFewDistinct {
+        expected: usize,
+        found: usize,
+        drawn: usize,
     },
     #[error("cannot write problems: {0}")]
     Io(#[from] std::io::Error),

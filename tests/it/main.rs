@@ -14,5 +14,6 @@ mod report;
 mod robustness;
 mod sample;
 mod synth;
+mod synthetic_data;
 mod tiny_model;
 mod train;
