@@ -16,11 +16,12 @@ python=${PYTHON:-python3}
 root=$(cd "$(dirname "$0")/.." && pwd)
 premem=${PREMEM:-$root/target/release/premem}
 
-export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
+# nproc honours OMP_NUM_THREADS, so count the CPUs before setting it.
 echo "machine: $(uname -m), $(nproc) CPUs, $threads threads per side, $(date -u +%Y-%m-%dT%H:%MZ)" >&2
+export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
 
 premem_json=$("$premem" --quiet bench --model "$model" --data "$data")
-baseline_json=$("$python" "$root/bench/transformers_baseline.py" --model "$model" --data "$data" --threads "$threads" 2>/dev/null)
+baseline_json=$("$python" "$root/bench/transformers_baseline.py" --model "$model" --data "$data" --threads "$threads")
 
 "$python" - "$premem_json" "$baseline_json" <<'PY'
 import json

@@ -368,3 +368,56 @@ fn greedy_matches_loader_fixtures() {
         assert_eq!(samples[0].token_ids, want, "fixture {name}");
     }
 }
+
+#[test]
+fn sample_command_writes_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("train.jsonl");
+    let lines = [
+        r#"{"question": "Tom has 2 apples. How many?", "answer": "He has 2.\n#### 2"}"#,
+        r#"{"question": "What is 3 + 4?", "answer": "3 + 4 = 7\n#### 7"}"#,
+        r#"{"question": "Unused", "answer": "It is 0.\n#### 0"}"#,
+    ];
+    std::fs::write(&data, lines.join("\n") + "\n").unwrap();
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_premem"))
+        .args(["--quiet", "sample", "--format", "gsm8k", "--limit", "2", "--k", "2"])
+        .args(["--max-new-tokens", "4", "--seed", "5"])
+        .arg("--model")
+        .arg(crate::model::fixture_dir("tiny_llama_tied"))
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let rows: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let keys: Vec<(u64, u64)> = rows
+        .iter()
+        .map(|row| (row["index"].as_u64().unwrap(), row["sample"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(keys, [(0, 0), (0, 1), (1, 0), (1, 1)]);
+    for row in &rows {
+        assert!(row["id"].is_string(), "{row}");
+        assert!(row["text"].is_string(), "{row}");
+        assert!(row["tokens"].as_u64().unwrap() <= 4, "{row}");
+        assert!(row["stop_reason"].is_string(), "{row}");
+    }
+}
+
+#[test]
+fn sample_command_rejects_bad_top_p() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_premem"))
+        .args(["--quiet", "sample", "--format", "gsm8k", "--top-p", "2"])
+        .arg("--model")
+        .arg(crate::model::fixture_dir("tiny_llama_tied"))
+        .args(["--data", "unused.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("top_p"));
+}

@@ -267,3 +267,33 @@ fn invalid_train_options_rejected() {
         );
     }
 }
+
+/// With `save_every_steps`, resume state is written between epoch ends too.
+#[test]
+fn resume_saved_every_n_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = tiny_model(28, 0.1);
+    let options = TrainOptions {
+        save_every_steps: Some(2),
+        ..options(1, 2, 1)
+    };
+    let state_path = dir.path().join("resume").join("state.json");
+    let mut saved_steps = Vec::new();
+
+    finetune(
+        &mut model,
+        &examples(),
+        &options,
+        dir.path(),
+        &mut |p| {
+            // The callback runs before the save of its own step.
+            let text = std::fs::read_to_string(&state_path).unwrap_or_default();
+            let state: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+            saved_steps.push((p.step, state["step"].as_u64()));
+        },
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+
+    assert_eq!(saved_steps, [(1, None), (2, None), (3, Some(2)), (4, Some(2))]);
+}
