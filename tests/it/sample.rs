@@ -421,3 +421,28 @@ fn sample_command_rejects_bad_top_p() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("top_p"));
 }
+
+/// Greedy ids equal transformers' on SmolLM2 (see
+/// tests/fixtures/make_smollm2_greedy.py); skipped without the GGUF file.
+#[test]
+fn greedy_matches_transformers_smollm2() {
+    let text = std::fs::read_to_string(crate::helpers::repo_root().join("tests/fixtures/smollm2_greedy.json")).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
+
+    crate::model::with_smollm2(|model| {
+        for case in expected["cases"].as_array().unwrap() {
+            let prompt = PromptTokens {
+                ids: crate::model::ids_of(&case["prompt_ids"]),
+                example_id: "smollm2".into(),
+            };
+            let want: Vec<u32> = crate::model::ids_of(&case["greedy"])
+                .iter()
+                .map(|&id| id as u32)
+                .collect();
+
+            let samples = generate(model, &[prompt], &greedy(want.len(), 1), &mut |_| {}).unwrap();
+
+            assert_eq!(samples[0].token_ids, want, "prompt {}", case["prompt"]);
+        }
+    });
+}
