@@ -4,11 +4,14 @@
 //! training example before it memorizes the example's reference solution.
 
 pub mod analysis;
+pub mod cache;
 pub mod cli;
 pub mod data;
+pub mod experiment;
 pub mod grade;
 pub mod model;
 pub mod report;
 pub mod robustness;
 pub mod curation;
 pub mod synth;
+pub mod stages;

@@ -1,6 +1,7 @@
 """Build the model fixtures that premem's parity tests compare against.
 
-Run with the project venv (transformers, tokenizers, torch, gguf):
+Run with the project venv (transformers, tokenizers, torch; `smollm2` also
+needs the gguf and accelerate packages):
 
     python tools/make_fixture.py tiny       # tests/fixtures/tiny_*/
     python tools/make_fixture.py smollm2    # tests/fixtures/smollm2_expected.json
@@ -201,9 +202,10 @@ def make_smollm2():
     directory, name = str(GGUF_PATH.resolve().parent), GGUF_PATH.name
     tok = AutoTokenizer.from_pretrained(directory, gguf_file=name)
     # transformers 5.25 has no split rule for the file's `tokenizer.ggml.pre = smollm`
-    # and falls back to GPT-2's, which keeps digit runs together. SmolLM2's own
-    # tokenizer.json splits every digit first; install that pre-tokenizer on
-    # the GGUF vocabulary and merges.
+    # and falls back to GPT-2's, which keeps a digit run in one pre-token.
+    # SmolLM2's own tokenizer.json splits every digit first, so install that
+    # pre-tokenizer on the GGUF vocabulary and merges. On SMOLLM2_STRINGS both
+    # give the same ids, because the vocabulary has no multi-digit tokens.
     tok.backend_tokenizer.pre_tokenizer = pt.Sequence(
         [pt.Digits(individual_digits=True), pt.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)]
     )
@@ -228,5 +230,5 @@ def make_smollm2():
 
 
 if __name__ == "__main__":
-    what = sys.argv[1] if len(sys.argv) > 1 else "tiny"
-    {"tiny": make_tiny, "smollm2": make_smollm2}[what]()
+    command = sys.argv[1] if len(sys.argv) > 1 else "tiny"
+    {"tiny": make_tiny, "smollm2": make_smollm2}[command]()

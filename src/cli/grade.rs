@@ -72,7 +72,8 @@ fn grade_file(format: Format, path: &Path, show_answers: bool) -> anyhow::Result
             continue;
         }
         let location = format!("{}:{}", path.display(), index + 1);
-        let mut record = parse_record(raw).map_err(|message| InvalidInput(format!("{location}: {message}")))?;
+        let mut record =
+            parse_record(raw).map_err(|message| InvalidInput(format!("{location}: {message}")))?;
 
         let reference = record["reference"].as_str().unwrap_or_default().to_string();
         let sample = record["sample"].as_str().unwrap_or_default().to_string();
@@ -80,8 +81,14 @@ fn grade_file(format: Format, path: &Path, show_answers: bool) -> anyhow::Result
 
         record.insert("outcome".into(), Value::from(explanation.outcome.name()));
         if show_answers {
-            record.insert("reference_answer".into(), Value::from(explanation.reference_normalized));
-            record.insert("sample_answer".into(), Value::from(explanation.sample_normalized));
+            record.insert(
+                "reference_answer".into(),
+                Value::from(explanation.reference_normalized),
+            );
+            record.insert(
+                "sample_answer".into(),
+                Value::from(explanation.sample_normalized),
+            );
         }
         let line = serde_json::to_string(&record).context("failed to encode an output line")?;
         writeln!(out, "{line}").context("failed to write to stdout")?;

@@ -3,10 +3,15 @@
 
 pub mod bench;
 pub mod analyze_dynamics;
+pub mod check;
+pub mod explain;
+pub mod gc;
 pub mod grade;
+pub mod report;
 pub mod sample;
 pub mod score;
 pub mod synth;
+pub mod status;
 
 /// Error marker for invalid user input (bad file, bad value): exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +23,8 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
     let invalid = error.chain().any(|cause| {
         cause.is::<InvalidInput>()
             || cause.is::<crate::data::DataError>()
+            || cause.is::<crate::experiment::ExperimentError>()
+            || cause.is::<crate::experiment::InputError>()
     });
     if invalid {
         2

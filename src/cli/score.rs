@@ -78,15 +78,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         token_budget: args.token_budget,
     };
     let started = std::time::Instant::now();
-    let results = score::score(&model, &requests, &options, &mut |done| bar.set_position(done as u64))
-        .map_err(|e| match e {
-            ModelError::InvalidInput { index, message } => {
-                let id = examples.get(index).map(|ex| ex.id.as_str()).unwrap_or("?");
-                anyhow::Error::new(InvalidInput(format!("example {index} (id {id}): {message}")))
-            }
-            other => anyhow::Error::new(other),
-        })
-        .context("scoring failed")?;
+    let results = score::score(&model, &requests, &options, &mut |done| {
+        bar.set_position(done as u64)
+    })
+    .map_err(|e| match e {
+        ModelError::InvalidInput { index, message } => {
+            let id = examples.get(index).map(|ex| ex.id.as_str()).unwrap_or("?");
+            anyhow::Error::new(InvalidInput(format!(
+                "example {index} (id {id}): {message}"
+            )))
+        }
+        other => anyhow::Error::new(other),
+    })
+    .context("scoring failed")?;
     bar.finish_and_clear();
 
     let tokens: usize = results.iter().map(|r| r.target_tokens).sum();

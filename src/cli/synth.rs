@@ -13,44 +13,46 @@ use crate::synth::{generate, generate_variants, write_jsonl, Operation, Problem,
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// TOML file with the generator settings (the fields of the experiment
-    /// file's `[data.synthetic]` table, at the top level). Flags override it.
+    /// TOML file with the generator settings: an experiment file with a
+    /// `[data.synthetic]` table, or a file with that table's fields at the
+    /// top level. Flags override it, and the defaults below apply to
+    /// fields that neither sets.
     #[arg(long)]
     config: Option<PathBuf>,
 
-    /// Number of problems to generate.
+    /// Number of problems to generate (default 100).
     #[arg(long)]
     count: Option<usize>,
 
-    /// Seed of the random number generator.
+    /// Seed of the random number generator (default 0).
     #[arg(long)]
     seed: Option<u64>,
 
-    /// Minimum number of solution steps per problem.
+    /// Minimum number of solution steps per problem (default 2).
     #[arg(long)]
     min_steps: Option<usize>,
 
-    /// Maximum number of solution steps per problem (at most 8).
+    /// Maximum number of solution steps per problem, at most 8 (default 4).
     #[arg(long)]
     max_steps: Option<usize>,
 
-    /// Allowed operations, comma-separated: add, sub, mul, div (or + - * /).
+    /// Allowed operations, comma-separated: add, sub, mul, div or + - * / (default all four).
     #[arg(long, value_delimiter = ',')]
     operations: Option<Vec<String>>,
 
-    /// Smallest starting quantity and smallest number added or subtracted.
+    /// Smallest starting quantity and smallest number added or subtracted (default 2).
     #[arg(long)]
     min_value: Option<i64>,
 
-    /// Largest starting quantity and largest number added or subtracted.
+    /// Largest starting quantity and largest number added or subtracted (default 50).
     #[arg(long)]
     max_value: Option<i64>,
 
-    /// Largest multiplier or divisor.
+    /// Largest multiplier or divisor (default 9).
     #[arg(long)]
     max_factor: Option<i64>,
 
-    /// Largest absolute value of any intermediate result.
+    /// Largest absolute value of any intermediate result (default 10000).
     #[arg(long)]
     max_result: Option<i64>,
 
@@ -58,7 +60,7 @@ pub struct Args {
     #[arg(long)]
     allow_negative: bool,
 
-    /// Number of surface forms each family can take.
+    /// Number of surface forms each family can take (default 4).
     #[arg(long)]
     surface_forms: Option<usize>,
 
@@ -68,7 +70,7 @@ pub struct Args {
     variants_of: Option<PathBuf>,
 
     /// Number of variants per problem of --variants-of.
-    #[arg(long)]
+    #[arg(long, requires = "variants_of")]
     per: Option<usize>,
 
     /// Output file; stdout when absent.
@@ -82,6 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let problems = match &args.variants_of {
         None => generate(&config).map_err(|e| InvalidInput(e.to_string()))?,
         Some(path) => {
+            // clap requires --per with --variants-of, so the default is never used.
             let per = args.per.unwrap_or(1);
             let examples = load_jsonl(path, Format::Gsm8k)?;
             let mut variants = Vec::new();
@@ -116,7 +119,7 @@ fn build_config(args: &Args) -> anyhow::Result<SynthConfig> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read settings file {}", path.display()))?;
-            toml::from_str(&text).map_err(|e| InvalidInput(format!("{}: {e}", path.display())))?
+            parse_settings(&text).map_err(|e| InvalidInput(format!("{}: {e}", path.display())))?
         }
     };
 
@@ -163,4 +166,18 @@ fn build_config(args: &Args) -> anyhow::Result<SynthConfig> {
 
     config.validate().map_err(|e| InvalidInput(e.to_string()))?;
     Ok(config)
+}
+
+/// Reads the `[data.synthetic]` table when the file has one, else the whole
+/// file as that table.
+fn parse_settings(text: &str) -> Result<SynthConfig, toml::de::Error> {
+    let table: toml::Table = toml::from_str(text)?;
+    let synthetic = table
+        .get("data")
+        .and_then(|data| data.get("synthetic"))
+        .cloned();
+    match synthetic {
+        Some(section) => section.try_into(),
+        None => toml::Value::Table(table).try_into(),
+    }
 }

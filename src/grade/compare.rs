@@ -58,9 +58,12 @@ pub fn shape(format: Format, cleaned: &str) -> Shape {
         return Shape::Scalar(gsm8k_scalar(cleaned));
     }
 
-    if let Some(inner) = cleaned.strip_prefix("\\{").and_then(|rest| rest.strip_suffix("\\}")) {
+    if let Some(inner) = cleaned
+        .strip_prefix("\\{")
+        .and_then(|rest| rest.strip_suffix("\\}"))
+    {
         if encloses_whole(inner) {
-            return Shape::Unordered(split_elements(inner));
+            return Shape::Unordered(expand_plus_minus(split_elements(inner)));
         }
     }
 
@@ -78,11 +81,33 @@ pub fn shape(format: Format, cleaned: &str) -> Shape {
         }
     }
 
-    let elements = split_elements(cleaned);
+    let elements = expand_plus_minus(split_elements(cleaned));
     if elements.len() >= 2 {
         return Shape::Unordered(elements);
     }
     Shape::Scalar(normalize::element(cleaned))
+}
+
+/// Expands each list element with one `\pm` into its two values, so
+/// `\pm 2` is the list `2, -2` and `1\pm\sqrt{2}` is `1+\sqrt{2}, 1-\sqrt{2}`.
+/// Elements with several `\pm` stay as written, because their expansion
+/// is ambiguous. Tuple elements are never expanded.
+fn expand_plus_minus(elements: Vec<String>) -> Vec<String> {
+    let mut expanded = Vec::with_capacity(elements.len());
+    for element in elements {
+        let single = element.matches("\\pm").count() == 1;
+        let is_command = element
+            .split("\\pm")
+            .nth(1)
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_alphabetic()));
+        if single && !is_command && expanded.len() < MAX_ELEMENTS {
+            expanded.push(normalize::element(&element.replacen("\\pm", "+", 1)));
+            expanded.push(normalize::element(&element.replacen("\\pm", "-", 1)));
+        } else {
+            expanded.push(element);
+        }
+    }
+    expanded
 }
 
 /// Canonical GSM8k value: the element if it is a closed-form number, else
@@ -238,11 +263,35 @@ mod tests {
     #[test]
     fn shape_reads_structures() {
         assert_eq!(shape(Format::Math, "5"), Shape::Scalar("5".into()));
-        assert!(matches!(shape(Format::Math, "(1,2]"), Shape::Ordered { open: '(', close: ']', .. }));
-        assert!(matches!(shape(Format::Math, "\\{1,3\\}"), Shape::Unordered(_)));
+        assert!(matches!(
+            shape(Format::Math, "(1,2]"),
+            Shape::Ordered {
+                open: '(',
+                close: ']',
+                ..
+            }
+        ));
+        assert!(matches!(
+            shape(Format::Math, "\\{1,3\\}"),
+            Shape::Unordered(_)
+        ));
         assert!(matches!(shape(Format::Math, "1, 3"), Shape::Unordered(_)));
-        assert!(matches!(shape(Format::Math, "(x+1)(x-2)"), Shape::Scalar(_)));
-        assert_eq!(shape(Format::Gsm8k, "She has 18"), Shape::Scalar("18".into()));
+        assert!(matches!(
+            shape(Format::Math, "(x+1)(x-2)"),
+            Shape::Scalar(_)
+        ));
+        assert_eq!(
+            shape(Format::Gsm8k, "She has 18"),
+            Shape::Scalar("18".into())
+        );
+        assert_eq!(
+            shape(Format::Math, "\\pm2"),
+            Shape::Unordered(vec!["2".into(), "-2".into()])
+        );
+        assert_eq!(
+            shape(Format::Math, "\\pmod3"),
+            Shape::Scalar("\\pmod3".into())
+        );
     }
 
     #[test]

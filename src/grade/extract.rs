@@ -35,9 +35,11 @@ pub fn extract(format: Format, role: Role, text: &str) -> Option<String> {
     let candidate = match (format, role) {
         (Format::Gsm8k, Role::Reference) => last(hash_answers(text)),
         (Format::Gsm8k, Role::Sample) => last(hash_answers(text))
-            .or_else(|| last(phrase_answers(text)))
+            .or_else(|| last(phrase_answers(text)).map(cut_sentence))
             .or_else(|| last(boxed_answers(text))),
-        (Format::Math, _) => last(boxed_answers(text)).or_else(|| last(phrase_answers(text))),
+        (Format::Math, _) => {
+            last(boxed_answers(text)).or_else(|| last(phrase_answers(text)).map(cut_sentence))
+        }
     }?;
 
     let stripped = strip_wrappers(candidate);
@@ -52,13 +54,30 @@ pub fn last(candidates: Vec<&str>) -> Option<&str> {
 
 /// Finds the text after each `####` marker, up to the end of its line.
 pub fn hash_answers(text: &str) -> Vec<&str> {
+    let line_ends = LineEnds::new(text);
     text.match_indices("####")
         .map(|(start, marker)| {
-            let rest = &text[start + marker.len()..];
-            let rest = rest.trim_start_matches('#');
-            rest.lines().next().unwrap_or("").trim()
+            let rest = line_ends.rest_of_line(text, start + marker.len());
+            rest.trim_start_matches('#').trim()
         })
         .collect()
+}
+
+/// Byte offsets of the line breaks of a text, found once so that cutting
+/// many candidates at their line ends stays linear in the text length.
+struct LineEnds(Vec<usize>);
+
+impl LineEnds {
+    fn new(text: &str) -> Self {
+        LineEnds(text.match_indices('\n').map(|(i, _)| i).collect())
+    }
+
+    /// Returns the text from `start` to the end of its line, without `\r`.
+    fn rest_of_line<'t>(&self, text: &'t str, start: usize) -> &'t str {
+        let next = self.0.partition_point(|&end| end < start);
+        let end = self.0.get(next).copied().unwrap_or(text.len());
+        text[start..end].trim_end_matches('\r')
+    }
 }
 
 /// Finds the argument of each `\boxed` and `\fbox`, in text order.
@@ -138,14 +157,11 @@ const ANSWER_PHRASES: [&str; 6] = [
 ];
 
 /// Finds the text after each answer phrase ("The answer is X", "Final
-/// Answer: X"), in text order.
+/// Answer: X"), in text order. Each candidate runs to the end of the text,
+/// so apply [`cut_sentence`] to the chosen one to end it at its sentence.
 ///
-/// The answer ends at the end of its line or at the first sentence break:
-/// a period or a comma followed by a space and a lowercase word ("The answer
-/// is 5, since ..."). A period inside a number (`3.5`) or a comma inside a
-/// list (`1, 3`) does not end it. When a longer phrase contains a shorter
-/// one ("the final answer is" contains "answer is"), the overlapping
-/// shorter match is dropped.
+/// When a longer phrase contains a shorter one ("final answer:" contains
+/// "answer:"), the overlapping shorter match is dropped.
 pub fn phrase_answers(text: &str) -> Vec<&str> {
     let lower = text.to_ascii_lowercase();
     let mut spans: Vec<(usize, usize)> = Vec::new();
@@ -161,32 +177,80 @@ pub fn phrase_answers(text: &str) -> Vec<&str> {
     }
 
     spans.sort();
-    spans
-        .into_iter()
-        .map(|(_, end)| cut_sentence(text[end..].lines().next().unwrap_or("")))
-        .collect()
+    spans.into_iter().map(|(_, end)| &text[end..]).collect()
 }
 
-/// Cuts a line at its first sentence break (see [`phrase_answers`]).
-fn cut_sentence(line: &str) -> &str {
-    let bytes = line.as_bytes();
-    for (i, &byte) in bytes.iter().enumerate() {
-        if byte != b'.' && byte != b',' {
-            continue;
-        }
+/// Maximum phrase answer length in bytes, where [`cut_sentence`] stops.
+pub const MAX_PHRASE_BYTES: usize = 2000;
+
+/// Cuts a phrase answer at the end of its sentence.
+///
+/// Outside brackets and math (`$..$`, `$$..$$`, `\(..\)`, `\[..\]`), the
+/// answer ends at a line break, at a period followed by a space or the
+/// end, or at a comma followed by a space and a lowercase word ("The
+/// answer is 5, since ..."). So `3.5`, `1, 3`, `$[a+b, b]$` and a matrix
+/// spanning lines stay whole. A blank line always ends the answer, which
+/// limits the damage of an unclosed `$`.
+pub fn cut_sentence(rest: &str) -> &str {
+    let bytes = rest.as_bytes();
+    let limit = bytes.len().min(MAX_PHRASE_BYTES);
+    let mut depth: i64 = 0;
+    let mut in_math = false;
+
+    let mut i = 0;
+    while i < limit {
+        let byte = bytes[i];
         let next = bytes.get(i + 1).copied();
-        let after_next = bytes.get(i + 2).copied();
-        let ends_period = byte == b'.' && matches!(next, None | Some(b' ') | Some(b'\t'));
-        let ends_clause = byte == b','
-            && next == Some(b' ')
-            && after_next.is_some_and(|c| c.is_ascii_lowercase())
-            && !line[i + 2..].starts_with("and ")
-            && !line[i + 2..].starts_with("or ");
-        if ends_period || ends_clause {
-            return line[..i].trim();
+        let outside = depth <= 0 && !in_math;
+
+        match byte {
+            b'\\' => {
+                match next {
+                    Some(b'[') | Some(b'(') => in_math = true,
+                    Some(b']') | Some(b')') => in_math = false,
+                    _ => {}
+                }
+                i += 1;
+            }
+            b'$' => {
+                in_math = !in_math;
+                if next == Some(b'$') {
+                    i += 1;
+                }
+            }
+            b'{' | b'(' | b'[' => depth += 1,
+            b'}' | b')' | b']' => depth -= 1,
+            b'\n' if outside || next == Some(b'\n') => return rest[..i].trim(),
+            b'.' | b',' if outside && ends_sentence(rest, i) => return rest[..i].trim(),
+            _ => {}
         }
+        i += 1;
     }
-    line.trim()
+    rest[..floor_char_boundary(rest, limit)].trim()
+}
+
+/// Tells whether the period or comma at `i` ends a sentence (see
+/// [`cut_sentence`]).
+fn ends_sentence(text: &str, i: usize) -> bool {
+    let bytes = text.as_bytes();
+    let next = bytes.get(i + 1).copied();
+    let after_next = bytes.get(i + 2).copied();
+
+    if bytes[i] == b'.' {
+        return matches!(next, None | Some(b' ') | Some(b'\t') | Some(b'\n'));
+    }
+    next == Some(b' ')
+        && after_next.is_some_and(|c| c.is_ascii_lowercase())
+        && !text[i + 2..].starts_with("and ")
+        && !text[i + 2..].starts_with("or ")
+}
+
+/// Returns the largest character boundary at or below `index`.
+fn floor_char_boundary(text: &str, index: usize) -> usize {
+    (0..=index.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0)
 }
 
 /// Strips presentation around an answer until nothing changes: markdown
@@ -198,16 +262,24 @@ fn cut_sentence(line: &str) -> &str {
 /// stays intact. A leading `$` of a dollar amount is left for the
 /// normalizer, which drops currency signs. A leading colon (`The answer
 /// is: 5`) is removed too.
+///
+/// At most [`MAX_STRIP_PASSES`] layers are removed, which bounds the work
+/// on inputs such as a thousand nested `$` pairs.
 pub fn strip_wrappers(answer: &str) -> String {
     let mut current = answer.trim().to_string();
-    loop {
+    for _ in 0..MAX_STRIP_PASSES {
         let next = strip_once(&current);
         if next == current {
-            return current;
+            break;
         }
         current = next;
     }
+    current
 }
+
+/// Most wrapper layers [`strip_wrappers`] removes; real answers have two or
+/// three (`**$72$**.`).
+pub const MAX_STRIP_PASSES: usize = 16;
 
 /// Performs one stripping pass for [`strip_wrappers`].
 fn strip_once(answer: &str) -> String {
@@ -293,9 +365,24 @@ mod tests {
             ("The answer is 3.5. Done", "3.5"),
             ("So the answer is 1, 3", "1, 3"),
             ("Final Answer: The final answer is $7$. I hope", "$7$"),
+            ("The answer is $[a+b, b]$.", "$[a+b, b]$"),
+            (
+                "The answer is $34\\text{ sq. units}$.",
+                "$34\\text{ sq. units}$",
+            ),
+            (
+                "The answer is $\\begin{pmatrix} 1 \\\\\n 2 \\end{pmatrix}$.\nNext",
+                "$\\begin{pmatrix} 1 \\\\\n 2 \\end{pmatrix}$",
+            ),
+            ("The answer is 7\nQuestion: 8", "7"),
+            ("The answer is $7\n\nQuestion: 8$", "$7"),
         ];
         for (text, expected) in cases {
-            assert_eq!(last(phrase_answers(text)), Some(expected), "{text}");
+            assert_eq!(
+                last(phrase_answers(text)).map(cut_sentence),
+                Some(expected),
+                "{text}"
+            );
         }
     }
 

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Format;
 use extract::Role;
+use normalize::Commas;
 
 /// Outcome of grading one sample against its reference.
 ///
@@ -87,13 +88,26 @@ pub fn explain(format: Format, reference: &str, sample: &str) -> Explanation {
     let reference_extracted = extract::extract(format, Role::Reference, reference);
     let sample_extracted = extract::extract(format, Role::Sample, sample);
 
-    let reference_shape = reference_extracted.as_deref().and_then(|answer| shape_of(format, answer));
-    let sample_shape = sample_extracted.as_deref().and_then(|answer| shape_of(format, answer));
+    let reference_shape = reference_extracted
+        .as_deref()
+        .and_then(|answer| shape_of(format, answer, Commas::ByFormat));
+
+    // Commas in the sample are read in the reference's context: when the
+    // reference is a list, `45,135,225,315` is four elements, not one number.
+    let sample_commas = match reference_shape {
+        Some(compare::Shape::Unordered(_)) => Commas::ListSeparators,
+        _ => Commas::ByFormat,
+    };
+    let sample_shape = sample_extracted
+        .as_deref()
+        .and_then(|answer| shape_of(format, answer, sample_commas));
 
     let outcome = match (&reference_shape, &sample_shape) {
         (_, None) => Outcome::NoAnswer,
         (None, Some(_)) => Outcome::Wrong,
-        (Some(reference), Some(sample)) if compare::equivalent(reference, sample) => Outcome::Correct,
+        (Some(reference), Some(sample)) if compare::equivalent(reference, sample) => {
+            Outcome::Correct
+        }
         (Some(_), Some(_)) => Outcome::Wrong,
     };
 
@@ -112,7 +126,7 @@ pub fn explain(format: Format, reference: &str, sample: &str) -> Explanation {
 /// before sampling.
 pub fn reference_answer(format: Format, reference: &str) -> Option<String> {
     let extracted = extract::extract(format, Role::Reference, reference)?;
-    shape_of(format, &extracted).map(|shape| shape.render())
+    shape_of(format, &extracted, Commas::ByFormat).map(|shape| shape.render())
 }
 
 /// Longest extracted answer that is normalized, in bytes. Longer answers
@@ -123,11 +137,11 @@ pub const MAX_ANSWER_BYTES: usize = 2000;
 
 /// Cleans an extracted answer and reads its shape; `None` when nothing is
 /// left after cleaning (`\boxed{\text{}}`, `#### $`).
-fn shape_of(format: Format, extracted: &str) -> Option<compare::Shape> {
+fn shape_of(format: Format, extracted: &str, commas: Commas) -> Option<compare::Shape> {
     if extracted.len() > MAX_ANSWER_BYTES {
         return Some(compare::Shape::Scalar(extracted.to_string()));
     }
-    let cleaned = normalize::clean(format, extracted);
+    let cleaned = normalize::clean(format, extracted, commas);
     let shape = compare::shape(format, &cleaned);
     (!shape.render().is_empty()).then_some(shape)
 }

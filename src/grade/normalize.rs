@@ -11,16 +11,28 @@ use crate::data::Format;
 
 /// LaTeX commands that only change spacing or sizing and are deleted.
 const SPACING_COMMANDS: [&str; 10] = [
-    "\\left", "\\right", "\\displaystyle", "\\quad", "\\qquad", "\\big", "\\Big", "\\bigl",
-    "\\bigr", "\\limits",
+    "\\left",
+    "\\right",
+    "\\displaystyle",
+    "\\quad",
+    "\\qquad",
+    "\\big",
+    "\\Big",
+    "\\bigl",
+    "\\bigr",
+    "\\limits",
 ];
-
-/// Positive spacing commands written with a symbol, replaced by a space.
-const SPACING_SYMBOLS: [&str; 4] = ["\\,", "\\;", "\\:", "\\ "];
 
 /// Commands whose braced argument is shown as plain text and kept.
 const TEXT_COMMANDS: [&str; 8] = [
-    "\\text", "\\textbf", "\\textit", "\\textrm", "\\textnormal", "\\mbox", "\\mathrm", "\\mathbf",
+    "\\text",
+    "\\textbf",
+    "\\textit",
+    "\\textrm",
+    "\\textnormal",
+    "\\mbox",
+    "\\mathrm",
+    "\\mathbf",
 ];
 
 /// Cleans a whole extracted answer: deletes spacing and sizing commands,
@@ -32,21 +44,18 @@ const TEXT_COMMANDS: [&str; 8] = [
 /// Percent rule: the `%` sign is dropped and the number kept as written,
 /// so `28\%` equals `28` but not `0.28`. GSM8k and MATH references write
 /// percentages as bare numbers ("#### 28"), and models add the sign.
-pub fn clean(format: Format, answer: &str) -> String {
+pub fn clean(format: Format, answer: &str, commas: Commas) -> String {
     let mut text = answer.replace(['\u{2212}', '\u{2013}'], "-");
 
     for command in SPACING_COMMANDS {
         text = remove_command(&text, command);
     }
-    // `\!` is a negative space, as in `112,\!875`; deleting it keeps the
-    // digits of a thousands group together.
-    text = text.replace("\\!", "");
-    for symbol in SPACING_SYMBOLS {
-        text = text.replace(symbol, " ");
-    }
-    text = text.replace('~', " ");
+    text = replace_spacing_symbols(&text).replace('~', " ");
 
-    text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac");
+    text = text
+        .replace("\\dfrac", "\\frac")
+        .replace("\\tfrac", "\\frac")
+        .replace("\\cfrac", "\\frac");
     text = text.replace("{,}", "");
 
     text = remove_degrees(&text);
@@ -58,7 +67,19 @@ pub fn clean(format: Format, answer: &str) -> String {
     text = drop_trailing_unit_words(&text);
     text = list_words_to_commas(&text);
 
-    remove_thousands_separators(format, text.trim())
+    match commas {
+        Commas::ByFormat => remove_thousands_separators(format, text.trim()),
+        Commas::ListSeparators => text.trim().to_string(),
+    }
+}
+
+/// Reading of commas between digits in [`clean`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commas {
+    /// By the format's rule in [`remove_thousands_separators`].
+    ByFormat,
+    /// Always as list separators, for a sample whose reference is a list.
+    ListSeparators,
 }
 
 /// Removes `\name` where it is a whole command (`\left(` but not
@@ -78,11 +99,40 @@ fn remove_command(text: &str, name: &str) -> String {
     out
 }
 
+/// Replaces the spacing commands `\,` `\;` `\:` `\ ` by a space and
+/// deletes the negative space `\!`, so `112,\!875` keeps its digit groups
+/// together. The scan reads `\\` (a matrix row break) as one command, so the
+/// space in `1 \\ 2` is not taken for `\ `.
+fn replace_spacing_symbols(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('!') => {}
+            Some(',' | ';' | ':' | ' ') => out.push(' '),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
 /// Drops degree marks: `^\circ`, `^{\circ}`, `\circ`, `\degree`, `°` and a
 /// trailing word "degrees".
 fn remove_degrees(text: &str) -> String {
     let mut out = text.replace("^{\\circ}", "").replace("^\\circ", "");
-    out = out.replace("\\circ", "").replace("\\degree", "").replace('°', "");
+    out = out
+        .replace("\\circ", "")
+        .replace("\\degree", "")
+        .replace('°', "");
     out
 }
 
@@ -102,14 +152,22 @@ fn drop_trailing_text_unit(text: &str) -> String {
     let Some(body) = without_power.strip_suffix('}') else {
         return text.to_string();
     };
-    for command in ["\\text{", "\\mbox{", "\\textrm{", "\\textnormal{", "\\mathrm{"] {
+    for command in [
+        "\\text{",
+        "\\mbox{",
+        "\\textrm{",
+        "\\textnormal{",
+        "\\mathrm{",
+    ] {
         let Some(start) = body.rfind(command) else {
             continue;
         };
         let inner = &body[start + command.len()..];
         let prefix = body[..start].trim();
         let is_words = !inner.trim().is_empty()
-            && inner.chars().all(|c| c.is_ascii_alphabetic() || c == ' ' || c == '.');
+            && inner
+                .chars()
+                .all(|c| c.is_ascii_alphabetic() || c == ' ' || c == '.');
         let is_list_word = matches!(inner.trim(), "and" | "or");
         if is_words && !is_list_word && !prefix.is_empty() && !prefix.ends_with(',') {
             return prefix.to_string();
@@ -218,14 +276,15 @@ fn list_words_to_commas(text: &str) -> String {
 ///
 /// - GSM8k answers are single numbers, so every comma between a digit and
 ///   a group of exactly three digits is a separator (`1,080`, `2,520,000`).
-/// - In MATH a comma usually separates list or tuple elements (`1,2`), so
-///   commas are separators only when the *whole* answer is one number in
-///   thousands form: an optional sign, one to three digits, then one or
-///   more `,ddd` groups, then an optional decimal part (`1,000,000`). The
-///   brace form `9{,}500` is always a separator and is handled by [`clean`].
+/// - In MATH a comma usually separates list or tuple elements (`1,2`).
+///   Commas are thousands separators only when the *whole* answer is one
+///   number in thousands form (`-1,000,000.5`): an optional sign, one to
+///   three digits, one or more `,ddd` groups and an optional decimal part.
+///   The brace form `9{,}500` is always a separator, removed by [`clean`].
 ///
-/// NOTE: a MATH answer list of two numbers written without a space, such as
-/// `10,100`, reads as the number 10100.
+/// NOTE: a MATH answer list of numbers written without spaces, such as
+/// `10,100`, reads as the number 10100, unless the grader reads a sample
+/// against a list reference (see [`Commas::ListSeparators`]).
 pub fn remove_thousands_separators(format: Format, text: &str) -> String {
     match format {
         Format::Gsm8k => remove_digit_group_commas(text),
@@ -264,8 +323,11 @@ fn is_thousands_number(text: &str) -> bool {
     }
 
     let groups: Vec<&str> = integer.split(',').collect();
-    let first_ok = (1..=3).contains(&groups[0].len()) && groups[0].chars().all(|c| c.is_ascii_digit());
-    let rest_ok = groups[1..].iter().all(|g| g.len() == 3 && g.chars().all(|c| c.is_ascii_digit()));
+    let first_ok =
+        (1..=3).contains(&groups[0].len()) && groups[0].chars().all(|c| c.is_ascii_digit());
+    let rest_ok = groups[1..]
+        .iter()
+        .all(|g| g.len() == 3 && g.chars().all(|c| c.is_ascii_digit()));
     groups.len() >= 2 && first_ok && rest_ok
 }
 
@@ -279,6 +341,7 @@ pub fn element(text: &str) -> String {
 
     let mut compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     compact = brace_short_arguments(&compact);
+    compact = brace_scripts(&compact);
 
     if let Some(rest) = compact.strip_prefix('+') {
         compact = rest.to_string();
@@ -306,7 +369,9 @@ fn strip_variable_prefix(text: &str) -> &str {
     let name = name.trim();
     let base = name.split('_').next().unwrap_or(name);
     let is_letter = base.len() == 1 && base.chars().all(|c| c.is_ascii_alphabetic());
-    let is_greek = base.starts_with('\\') && base.len() <= 8 && base[1..].chars().all(|c| c.is_ascii_alphabetic());
+    let is_greek = base.starts_with('\\')
+        && base.len() <= 8
+        && base[1..].chars().all(|c| c.is_ascii_alphabetic());
     let short_subscript = name.len() <= base.len() + 4;
     if (is_letter || is_greek) && short_subscript && !value.trim().is_empty() {
         value.trim()
@@ -319,7 +384,7 @@ fn strip_variable_prefix(text: &str) -> &str {
 ///
 /// Rule: an integer followed by a *proper* fraction of two positive
 /// integers (numerator below denominator) is their sum, whether written
-/// `2\frac{1}{2}`, `2\frac12` or `1 1/4`; a leading minus applies to the
+/// `2\frac{1}{2}`, `2\frac12` or `1 1/4`. A leading minus applies to the
 /// whole number (`-2\frac{1}{2}` is -5/2). Anything else keeps its LaTeX
 /// meaning, so `2\frac{3}{2}` and `2\frac{\sqrt{3}}{2}` are products.
 fn rewrite_mixed_number(text: &str) -> Option<String> {
@@ -328,14 +393,17 @@ fn rewrite_mixed_number(text: &str) -> Option<String> {
         None => ("", text),
     };
 
-    let digits_end = unsigned.find(|c: char| !c.is_ascii_digit()).unwrap_or(unsigned.len());
+    let digits_end = unsigned
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(unsigned.len());
     if digits_end == 0 || digits_end > 12 {
         return None;
     }
     let whole: u64 = unsigned[..digits_end].parse().ok()?;
     let rest = &unsigned[digits_end..];
 
-    let (numerator, denominator) = if let Some(fraction) = rest.trim_start().strip_prefix("\\frac") {
+    let (numerator, denominator) = if let Some(fraction) = rest.trim_start().strip_prefix("\\frac")
+    {
         let braced = brace_short_arguments(&format!("\\frac{}", fraction.trim()));
         let inner = braced.strip_prefix("\\frac{")?.strip_suffix('}')?;
         let (numerator, denominator) = inner.split_once("}{")?;
@@ -398,13 +466,41 @@ fn brace_short_arguments(text: &str) -> String {
     out
 }
 
+/// Braces one-character superscripts and subscripts, as TeX reads them:
+/// `x^2` becomes `x^{2}` and `a_1` becomes `a_{1}`, so both spellings
+/// compare equal as text.
+fn brace_scripts(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut chars = text.chars().peekable();
+
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '^' && c != '_' {
+            continue;
+        }
+        if let Some(&next) = chars.peek() {
+            if next.is_ascii_alphanumeric() {
+                chars.next();
+                out.push('{');
+                out.push(next);
+                out.push('}');
+            }
+        }
+    }
+    out
+}
+
 /// Finds the first number in a text (`She paid 18` gives `18`), with an
 /// optional sign, decimal part and `/denominator`. GSM8k uses it when the
 /// answer is a phrase rather than a value.
 pub fn first_number(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let start = (0..bytes.len()).find(|&i| bytes[i].is_ascii_digit())?;
-    let signed_start = if start > 0 && bytes[start - 1] == b'-' { start - 1 } else { start };
+    let signed_start = if start > 0 && bytes[start - 1] == b'-' {
+        start - 1
+    } else {
+        start
+    };
 
     let mut end = start;
     let mut seen_point = false;
@@ -445,18 +541,34 @@ mod tests {
             ("18 dollars", "18"),
             ("1 and 3", "1, 3"),
             ("\\leftarrow", "\\leftarrow"),
+            ("112,\\!875", "112875"),
+            ("1 \\\\ 2", "1 \\\\ 2"),
+            ("a\\,b\\ c", "a b c"),
         ];
         for (raw, expected) in cases {
-            assert_eq!(clean(Format::Math, raw), expected, "{raw}");
+            assert_eq!(
+                clean(Format::Math, raw, Commas::ByFormat),
+                expected,
+                "{raw}"
+            );
         }
     }
 
     #[test]
     fn thousands_rule_differs_by_format() {
-        assert_eq!(remove_thousands_separators(Format::Gsm8k, "2,520,000"), "2520000");
-        assert_eq!(remove_thousands_separators(Format::Math, "2,520,000"), "2520000");
+        assert_eq!(
+            remove_thousands_separators(Format::Gsm8k, "2,520,000"),
+            "2520000"
+        );
+        assert_eq!(
+            remove_thousands_separators(Format::Math, "2,520,000"),
+            "2520000"
+        );
         assert_eq!(remove_thousands_separators(Format::Math, "1,2"), "1,2");
-        assert_eq!(remove_thousands_separators(Format::Math, "(1,000)"), "(1,000)");
+        assert_eq!(
+            remove_thousands_separators(Format::Math, "(1,000)"),
+            "(1,000)"
+        );
     }
 
     #[test]
@@ -471,6 +583,8 @@ mod tests {
             (".5", "0.5"),
             ("+3", "3"),
             ("\\sqrt2", "\\sqrt{2}"),
+            ("x^2+a_1", "x^{2}+a_{1}"),
+            ("2^{10}", "2^{10}"),
         ];
         for (raw, expected) in cases {
             assert_eq!(element(raw), expected, "{raw}");
@@ -479,7 +593,10 @@ mod tests {
 
     #[test]
     fn first_number_skips_words() {
-        assert_eq!(first_number("She paid -18.5 in all").as_deref(), Some("-18.5"));
+        assert_eq!(
+            first_number("She paid -18.5 in all").as_deref(),
+            Some("-18.5")
+        );
         assert_eq!(first_number("3/4 cup").as_deref(), Some("3/4"));
         assert_eq!(first_number("none"), None);
     }

@@ -18,7 +18,7 @@ pub const RELATIVE_TOLERANCE: f64 = 1e-9;
 /// Absolute tolerance used when both values are within it of zero.
 pub const ABSOLUTE_TOLERANCE: f64 = 1e-12;
 
-/// Longest input the evaluator reads, in bytes.
+/// Maximum input length the evaluator reads, in bytes.
 pub const MAX_INPUT_BYTES: usize = 1000;
 
 /// Most tokens the evaluator parses.
@@ -86,8 +86,14 @@ fn tokenize(text: &str) -> Option<Vec<Token>> {
         let byte = bytes[i];
         let after_power = tokens.last() == Some(&Token::Power);
 
-        if byte.is_ascii_digit() || (byte == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) {
-            let end = if after_power { i + 1 } else { number_end(bytes, i) };
+        if byte.is_ascii_digit()
+            || (byte == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
+        {
+            let end = if after_power {
+                i + 1
+            } else {
+                number_end(bytes, i)
+            };
             tokens.push(Token::Number(text[i..end].parse().ok()?));
             i = end;
             continue;
@@ -129,7 +135,11 @@ fn tokenize(text: &str) -> Option<Vec<Token>> {
 /// Returns the end offset of the number literal starting at `start`:
 /// digits, an optional decimal part and an optional exponent part.
 fn number_end(bytes: &[u8], start: usize) -> usize {
-    let digits_from = |from: usize| (from..bytes.len()).find(|&j| !bytes[j].is_ascii_digit()).unwrap_or(bytes.len());
+    let digits_from = |from: usize| {
+        (from..bytes.len())
+            .find(|&j| !bytes[j].is_ascii_digit())
+            .unwrap_or(bytes.len())
+    };
 
     let mut end = digits_from(start);
     if bytes.get(end) == Some(&b'.') && bytes.get(end + 1).is_some_and(u8::is_ascii_digit) {
@@ -329,13 +339,25 @@ mod tests {
         ];
         for (text, expected) in cases {
             let value = evaluate(text);
-            assert!(value.is_some_and(|v| close(v, expected)), "{text}: {value:?}");
+            assert!(
+                value.is_some_and(|v| close(v, expected)),
+                "{text}: {value:?}"
+            );
         }
     }
 
     #[test]
     fn evaluate_rejects_non_numbers() {
-        let cases = ["x+1", "\\infty", "10^{10^{10}}", "\\frac{1}{0}", "(1", "\\sqrt{-1}", "1,2", ""];
+        let cases = [
+            "x+1",
+            "\\infty",
+            "10^{10^{10}}",
+            "\\frac{1}{0}",
+            "(1",
+            "\\sqrt{-1}",
+            "1,2",
+            "",
+        ];
         for text in cases {
             assert_eq!(evaluate(text), None, "{text}");
         }

@@ -21,9 +21,13 @@ const MAGIC: &[u8; 4] = b"GGUF";
 /// Data alignment when `general.alignment` is absent.
 const DEFAULT_ALIGNMENT: u64 = 32;
 
-/// Longest string or array the reader accepts (elements), a guard against
-/// corrupt lengths that would otherwise request huge allocations.
+/// Maximum length (elements) of a string or array the reader accepts. It
+/// guards against corrupt lengths that would otherwise request huge allocations.
 const MAX_LENGTH: u64 = 1 << 28;
+
+/// Maximum nesting of metadata arrays. Real files nest at most one level,
+/// and the limit keeps a corrupt file from exhausting the stack.
+const MAX_ARRAY_DEPTH: usize = 4;
 
 /// One metadata value.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +48,7 @@ pub enum GgufValue {
 }
 
 impl GgufValue {
-    /// The value as an unsigned integer, when it is a non-negative integer.
+    /// Returns the value as an unsigned integer when it is a non-negative integer.
     pub fn as_u64(&self) -> Option<u64> {
         match *self {
             GgufValue::U8(v) => Some(v as u64),
@@ -59,7 +63,7 @@ impl GgufValue {
         }
     }
 
-    /// The value as a float, for float and integer values.
+    /// Returns the value as a float, for float and integer values.
     pub fn as_f64(&self) -> Option<f64> {
         match *self {
             GgufValue::F32(v) => Some(v as f64),
@@ -125,8 +129,8 @@ impl GgufFile {
             source,
         };
         let file = File::open(path).map_err(io_error)?;
-        // SAFETY: the map is read-only and premem never writes model files
-        // while reading them; another process truncating the file is outside
+        // SAFETY: the map is read-only and premem never writes a model file
+        // while reading it. Another process truncating the file is outside
         // what any reader of mapped files can guard against.
         let bytes = unsafe { Mmap::map(&file) }.map_err(io_error)?;
         let parsed = parse(&bytes, path)?;
@@ -142,14 +146,18 @@ impl GgufFile {
 
     /// Value of a metadata key, or an error naming the key.
     pub fn require(&self, key: &str) -> Result<&GgufValue, ModelError> {
-        self.metadata.get(key).ok_or_else(|| self.format_error(format!("missing metadata key `{key}`")))
+        self.metadata
+            .get(key)
+            .ok_or_else(|| self.format_error(format!("missing metadata key `{key}`")))
     }
 
     /// Unsigned integer value of a metadata key.
     pub fn require_u64(&self, key: &str) -> Result<u64, ModelError> {
-        self.require(key)?
-            .as_u64()
-            .ok_or_else(|| self.format_error(format!("metadata key `{key}` is not a non-negative integer")))
+        self.require(key)?.as_u64().ok_or_else(|| {
+            self.format_error(format!(
+                "metadata key `{key}` is not a non-negative integer"
+            ))
+        })
     }
 
     pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
@@ -185,7 +193,11 @@ pub struct Parsed {
 /// Parses a whole GGUF file held in memory. `path` only names the file in
 /// errors.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Parsed, ModelError> {
-    let mut reader = Reader { bytes, pos: 0, path };
+    let mut reader = Reader {
+        bytes,
+        pos: 0,
+        path,
+    };
 
     if reader.take(4)? != MAGIC {
         return Err(reader.error("not a GGUF file (the first 4 bytes are not `GGUF`)".into()));
@@ -206,7 +218,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Parsed, ModelError> {
     for _ in 0..kv_count {
         let key = reader.string()?;
         let value_type = reader.u32()?;
-        let value = reader.value(value_type)?;
+        let value = reader.value(value_type, 0)?;
         metadata.insert(key, value);
     }
 
@@ -218,7 +230,8 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Parsed, ModelError> {
         },
     };
 
-    let mut tensors = Vec::with_capacity(tensor_count as usize);
+    // The count is unchecked until the infos are read, so cap the reservation.
+    let mut tensors = Vec::with_capacity(tensor_count.min(4096) as usize);
     for _ in 0..tensor_count {
         tensors.push(reader.tensor_info(alignment)?);
     }
@@ -226,7 +239,9 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Parsed, ModelError> {
     let data_start = (reader.pos as u64).div_ceil(alignment) * alignment;
     let file_size = bytes.len() as u64;
     for info in &tensors {
-        let end = data_start.checked_add(info.offset).and_then(|s| s.checked_add(info.size));
+        let end = data_start
+            .checked_add(info.offset)
+            .and_then(|s| s.checked_add(info.size));
         if end.is_none_or(|end| end > file_size) {
             return Err(reader.error(format!(
                 "tensor `{}` at data offset {} with {} bytes runs past the end of the file ({file_size} bytes); the file is truncated or corrupt",
@@ -259,7 +274,10 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], ModelError> {
-        let end = self.pos.checked_add(n).filter(|&end| end <= self.bytes.len());
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len());
         match end {
             Some(end) => {
                 let slice = &self.bytes[self.pos..end];
@@ -288,12 +306,14 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(self.array()?))
     }
 
-    /// A u64 count, rejected when implausibly large.
+    /// Reads a u64 count and rejects it when implausibly large.
     fn length(&mut self, what: &str) -> Result<u64, ModelError> {
         let at = self.pos;
         let n = self.u64()?;
         if n > MAX_LENGTH {
-            return Err(self.error(format!("{what} {n} at byte {at} exceeds the limit {MAX_LENGTH}; the file is corrupt")));
+            return Err(self.error(format!(
+                "{what} {n} at byte {at} exceeds the limit {MAX_LENGTH}; the file is corrupt"
+            )));
         }
         Ok(n)
     }
@@ -302,10 +322,12 @@ impl<'a> Reader<'a> {
         let at = self.pos;
         let n = self.length("string length")?;
         let raw = self.take(n as usize)?;
-        String::from_utf8(raw.to_vec()).map_err(|_| self.error(format!("string at byte {at} is not valid UTF-8")))
+        String::from_utf8(raw.to_vec())
+            .map_err(|_| self.error(format!("string at byte {at} is not valid UTF-8")))
     }
 
-    fn value(&mut self, value_type: u32) -> Result<GgufValue, ModelError> {
+    /// Reads one value; `depth` counts the arrays it is nested in.
+    fn value(&mut self, value_type: u32, depth: usize) -> Result<GgufValue, ModelError> {
         let value = match value_type {
             0 => GgufValue::U8(self.array::<1>()?[0]),
             1 => GgufValue::I8(i8::from_le_bytes(self.array()?)),
@@ -317,15 +339,26 @@ impl<'a> Reader<'a> {
             7 => match self.array::<1>()?[0] {
                 0 => GgufValue::Bool(false),
                 1 => GgufValue::Bool(true),
-                other => return Err(self.error(format!("bool value {other} at byte {} is neither 0 nor 1", self.pos - 1))),
+                other => {
+                    return Err(self.error(format!(
+                        "bool value {other} at byte {} is neither 0 nor 1",
+                        self.pos - 1
+                    )))
+                }
             },
             8 => GgufValue::String(self.string()?),
+            9 if depth >= MAX_ARRAY_DEPTH => {
+                return Err(self.error(format!(
+                    "arrays nested more than {MAX_ARRAY_DEPTH} deep before byte {}; the file is corrupt",
+                    self.pos
+                )))
+            }
             9 => {
                 let item_type = self.u32()?;
                 let n = self.length("array length")?;
                 let mut items = Vec::with_capacity(n.min(1 << 16) as usize);
                 for _ in 0..n {
-                    items.push(self.value(item_type)?);
+                    items.push(self.value(item_type, depth + 1)?);
                 }
                 GgufValue::Array(items)
             }
@@ -346,7 +379,9 @@ impl<'a> Reader<'a> {
         let name = self.string()?;
         let n_dims = self.u32()?;
         if n_dims == 0 || n_dims > 4 {
-            return Err(self.error(format!("tensor `{name}` has {n_dims} dimensions; GGUF allows 1 to 4")));
+            return Err(self.error(format!(
+                "tensor `{name}` has {n_dims} dimensions; GGUF allows 1 to 4"
+            )));
         }
         let mut dims = Vec::with_capacity(n_dims as usize);
         for _ in 0..n_dims {
@@ -362,7 +397,9 @@ impl<'a> Reader<'a> {
             supported: GgmlType::SUPPORTED.into(),
         })?;
         if offset % alignment != 0 {
-            return Err(self.error(format!("tensor `{name}` offset {offset} is not a multiple of the alignment {alignment}")));
+            return Err(self.error(format!(
+                "tensor `{name}` offset {offset} is not a multiple of the alignment {alignment}"
+            )));
         }
         let elements = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
         let size = elements.and_then(|n| ggml_type.byte_size(n));

@@ -14,7 +14,11 @@ use super::ModelError;
 /// length of `tokenizer.ggml.tokens`; the embeddings are tied when the file
 /// has no `output.weight`.
 pub fn read_config(file: &GgufFile) -> Result<LlamaConfig, ModelError> {
-    let architecture = file.require("general.architecture")?.as_str().unwrap_or_default().to_string();
+    let architecture = file
+        .require("general.architecture")?
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     if architecture != "llama" {
         return Err(ModelError::Unsupported {
             path: file.path.clone(),
@@ -23,7 +27,11 @@ pub fn read_config(file: &GgufFile) -> Result<LlamaConfig, ModelError> {
             supported: "llama".into(),
         });
     }
-    if let Some(kind) = file.metadata.get("llama.rope.scaling.type").and_then(|v| v.as_str()) {
+    if let Some(kind) = file
+        .metadata
+        .get("llama.rope.scaling.type")
+        .and_then(|v| v.as_str())
+    {
         if kind != "none" {
             return Err(ModelError::Unsupported {
                 path: file.path.clone(),
@@ -43,6 +51,29 @@ pub fn read_config(file: &GgufFile) -> Result<LlamaConfig, ModelError> {
             message: format!("llama.attention.head_count {num_attention_heads} does not divide llama.embedding_length {hidden_size}"),
         });
     }
+    // `attention.key_length` overrides hidden / heads when present. RoPE
+    // must rotate the whole head, as premem's decoder always does.
+    let head_dim = file
+        .metadata
+        .get("llama.attention.key_length")
+        .and_then(|v| v.as_u64())
+        .map(|v| v as usize)
+        .unwrap_or(hidden_size / num_attention_heads);
+    if let Some(rotated) = file
+        .metadata
+        .get("llama.rope.dimension_count")
+        .and_then(|v| v.as_u64())
+    {
+        if rotated as usize != head_dim {
+            return Err(ModelError::Unsupported {
+                path: file.path.clone(),
+                what: "metadata `llama.rope.dimension_count` (partial RoPE)".into(),
+                value: rotated.to_string(),
+                supported: format!("the head size {head_dim}"),
+            });
+        }
+    }
+
     let vocab_size = file
         .require("tokenizer.ggml.tokens")?
         .as_array()
@@ -51,8 +82,18 @@ pub fn read_config(file: &GgufFile) -> Result<LlamaConfig, ModelError> {
             path: file.path.clone(),
             message: "metadata `tokenizer.ggml.tokens` is not an array".into(),
         })?;
-    let float_key = |key: &str, default: f64| file.metadata.get(key).and_then(|v| v.as_f64()).unwrap_or(default);
-    let id_key = |key: &str| file.metadata.get(key).and_then(|v| v.as_u64()).map(|v| v as i64);
+    let float_key = |key: &str, default: f64| {
+        file.metadata
+            .get(key)
+            .and_then(|v| v.as_f64())
+            .unwrap_or(default)
+    };
+    let id_key = |key: &str| {
+        file.metadata
+            .get(key)
+            .and_then(|v| v.as_u64())
+            .map(|v| v as i64)
+    };
 
     Ok(LlamaConfig {
         model_type: "llama".into(),
@@ -67,7 +108,7 @@ pub fn read_config(file: &GgufFile) -> Result<LlamaConfig, ModelError> {
             .and_then(|v| v.as_u64())
             .map(|v| v as usize)
             .unwrap_or(num_attention_heads),
-        head_dim: hidden_size / num_attention_heads,
+        head_dim,
         rms_norm_eps: float_key("llama.attention.layer_norm_rms_epsilon", 1e-5),
         rope_theta: float_key("llama.rope.freq_base", 10000.0),
         rope_scaling: None,
@@ -120,12 +161,18 @@ pub fn unpermute_rows(tensor: &Tensor, heads: i64) -> Tensor {
     let head_dim = rows / heads;
     let mut grouped = vec![heads, head_dim / 2, 2];
     grouped.extend_from_slice(&size[1..]);
-    tensor.reshape(grouped.as_slice()).transpose(1, 2).reshape(size.as_slice())
+    tensor
+        .reshape(grouped.as_slice())
+        .transpose(1, 2)
+        .reshape(size.as_slice())
 }
 
 /// Dequantizes every tensor the decoder uses, under Hugging Face names and
 /// in Hugging Face row order.
-pub fn read_weights(file: &GgufFile, cfg: &LlamaConfig) -> Result<HashMap<String, Tensor>, ModelError> {
+pub fn read_weights(
+    file: &GgufFile,
+    cfg: &LlamaConfig,
+) -> Result<HashMap<String, Tensor>, ModelError> {
     let mut weights = HashMap::new();
     for info in &file.tensors {
         let Some(name) = hf_name(&info.name) else {
@@ -145,7 +192,10 @@ pub fn read_weights(file: &GgufFile, cfg: &LlamaConfig) -> Result<HashMap<String
         };
         if let Some(heads) = heads {
             let shape = info.shape();
-            if shape.len() == 2 && shape[0] == heads * cfg.head_dim as i64 && cfg.head_dim % 2 == 0 {
+            if shape.len() == 2
+                && shape[0] == heads * cfg.head_dim as i64
+                && cfg.head_dim.is_multiple_of(2)
+            {
                 tensor = unpermute_rows(&tensor, heads);
             }
         }

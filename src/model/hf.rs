@@ -105,7 +105,12 @@ fn unsupported(path: &Path, what: &str, value: impl ToString, supported: &str) -
 fn resolve_config(raw: HfConfig, path: &Path) -> Result<LlamaConfig, ModelError> {
     let model_type = raw.model_type.clone().unwrap_or_default();
     if !["llama", "mistral", "qwen2"].contains(&model_type.as_str()) {
-        return Err(unsupported(path, "field `model_type`", &model_type, MODEL_TYPES));
+        return Err(unsupported(
+            path,
+            "field `model_type`",
+            &model_type,
+            MODEL_TYPES,
+        ));
     }
     if let Some(act) = raw.hidden_act.as_deref().filter(|a| *a != "silu") {
         return Err(unsupported(path, "field `hidden_act`", act, "silu"));
@@ -114,9 +119,16 @@ fn resolve_config(raw: HfConfig, path: &Path) -> Result<LlamaConfig, ModelError>
         return Err(unsupported(path, "field `mlp_bias`", true, "false"));
     }
     if raw.use_sliding_window {
-        return Err(unsupported(path, "field `use_sliding_window`", true, "false"));
+        return Err(unsupported(
+            path,
+            "field `use_sliding_window`",
+            true,
+            "false",
+        ));
     }
-    if raw.num_attention_heads == 0 || raw.hidden_size % raw.num_attention_heads != 0 && raw.head_dim.is_none() {
+    let heads_divide_hidden =
+        raw.num_attention_heads > 0 && raw.hidden_size.is_multiple_of(raw.num_attention_heads);
+    if raw.num_attention_heads == 0 || (!heads_divide_hidden && raw.head_dim.is_none()) {
         return Err(ModelError::Format {
             path: path.to_path_buf(),
             message: format!(
@@ -129,11 +141,22 @@ fn resolve_config(raw: HfConfig, path: &Path) -> Result<LlamaConfig, ModelError>
     // transformers 5 moved rope_theta and the scaling into `rope_parameters`.
     let rope = raw.rope_parameters.or(raw.rope_scaling).unwrap_or_default();
     let rope_theta = raw.rope_theta.or(rope.rope_theta).unwrap_or(10000.0);
-    let rope_type = rope.rope_type.clone().or(rope.kind.clone()).unwrap_or_else(|| "default".into());
+    let rope_type = rope
+        .rope_type
+        .clone()
+        .or(rope.kind.clone())
+        .unwrap_or_else(|| "default".into());
     let rope_scaling = match rope_type.as_str() {
         "default" => None,
         "llama3" => Some(llama3_scaling(&rope, path)?),
-        other => return Err(unsupported(path, "field `rope_type`", other, "default, llama3")),
+        other => {
+            return Err(unsupported(
+                path,
+                "field `rope_type`",
+                other,
+                "default, llama3",
+            ))
+        }
     };
 
     let eos_token_ids = match raw.eos_token_id {
@@ -150,7 +173,9 @@ fn resolve_config(raw: HfConfig, path: &Path) -> Result<LlamaConfig, ModelError>
         num_hidden_layers: raw.num_hidden_layers,
         num_attention_heads: raw.num_attention_heads,
         num_key_value_heads: raw.num_key_value_heads.unwrap_or(raw.num_attention_heads),
-        head_dim: raw.head_dim.unwrap_or(raw.hidden_size / raw.num_attention_heads),
+        head_dim: raw
+            .head_dim
+            .unwrap_or(raw.hidden_size / raw.num_attention_heads),
         rms_norm_eps: raw.rms_norm_eps,
         rope_theta,
         rope_scaling,
@@ -168,8 +193,12 @@ fn llama3_scaling(rope: &RopeParameters, path: &Path) -> Result<Llama3RopeScalin
     };
     Ok(Llama3RopeScaling {
         factor: rope.factor.ok_or_else(|| missing("factor"))?,
-        low_freq_factor: rope.low_freq_factor.ok_or_else(|| missing("low_freq_factor"))?,
-        high_freq_factor: rope.high_freq_factor.ok_or_else(|| missing("high_freq_factor"))?,
+        low_freq_factor: rope
+            .low_freq_factor
+            .ok_or_else(|| missing("low_freq_factor"))?,
+        high_freq_factor: rope
+            .high_freq_factor
+            .ok_or_else(|| missing("high_freq_factor"))?,
         original_max_position_embeddings: rope
             .original_max_position_embeddings
             .ok_or_else(|| missing("original_max_position_embeddings"))?,
@@ -229,6 +258,17 @@ pub fn config_json(cfg: &LlamaConfig) -> serde_json::Value {
     json
 }
 
+/// Names the file that describes a folder's weights in errors:
+/// `model.safetensors`, else the shard index.
+pub fn weights_file(dir: &Path) -> PathBuf {
+    let single = dir.join("model.safetensors");
+    if single.is_file() {
+        single
+    } else {
+        dir.join("model.safetensors.index.json")
+    }
+}
+
 /// Reads every tensor of the folder's safetensors weights, converted to f32.
 pub fn read_weights(dir: &Path) -> Result<HashMap<String, Tensor>, ModelError> {
     let single = dir.join("model.safetensors");
@@ -269,7 +309,10 @@ fn shard_files(index: &Path, dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
     Ok(names.into_iter().map(|name| dir.join(name)).collect())
 }
 
-fn read_safetensors_file(path: &Path, weights: &mut HashMap<String, Tensor>) -> Result<(), ModelError> {
+fn read_safetensors_file(
+    path: &Path,
+    weights: &mut HashMap<String, Tensor>,
+) -> Result<(), ModelError> {
     let io_error = |source| ModelError::Io {
         path: path.to_path_buf(),
         source,
@@ -285,11 +328,25 @@ fn read_safetensors_file(path: &Path, weights: &mut HashMap<String, Tensor>) -> 
     for (name, view) in tensors.tensors() {
         let data = view.data();
         let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-            Dtype::F16 => data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            Dtype::BF16 => data.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+            Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => data
+                .chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
             other => {
-                return Err(unsupported(path, &format!("dtype of tensor `{name}`"), format!("{other:?}"), "F32, F16, BF16"))
+                return Err(unsupported(
+                    path,
+                    &format!("dtype of tensor `{name}`"),
+                    format!("{other:?}"),
+                    "F32, F16, BF16",
+                ))
             }
         };
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();

@@ -65,7 +65,7 @@ impl LoadedModel {
             let config = hf::read_config(path)?;
             let weights = hf::read_weights(path)?;
             let tokenizer = tokenizer::from_json_file(&path.join("tokenizer.json"))?;
-            (config, weights, tokenizer, path.to_path_buf())
+            (config, weights, tokenizer, hf::weights_file(path))
         } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")) {
             let file = gguf::GgufFile::open(path)?;
             let config = gguf_llama::read_config(&file)?;

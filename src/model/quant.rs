@@ -2,7 +2,7 @@
 //!
 //! Quantized types store blocks of 32 values. Each block starts with an f16
 //! scale `d`; Q4_1 adds an f16 minimum `m`. In the 4-bit types byte `j` of the
-//! 16 packed bytes holds value `j` in its low nibble and value `j + 16` in its
+//! 16 packed bytes stores value `j` in its low nibble and value `j + 16` in its
 //! high nibble. Decoded values: Q4_0 `(q - 8) * d`, Q4_1 `q * d + m`,
 //! Q8_0 `q * d` with `q` a signed byte.
 
@@ -62,7 +62,7 @@ impl GgmlType {
     /// blocks or the size overflows.
     pub fn byte_size(self, elements: u64) -> Option<u64> {
         let block_len = self.block_len() as u64;
-        if elements % block_len != 0 {
+        if !elements.is_multiple_of(block_len) {
             return None;
         }
         (elements / block_len).checked_mul(self.block_bytes() as u64)
@@ -183,6 +183,15 @@ mod tests {
         let values = dequantize(GgmlType::Q8_0, &block, 32).unwrap();
         assert_eq!(values[0], -4.0);
         assert_eq!(values[31], 3.75);
+    }
+
+    #[test]
+    fn half_floats_decode_exactly() {
+        let values = [1.5f32, -0.25, 65504.0];
+        let f16_bytes: Vec<u8> = values.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect();
+        let bf16_bytes: Vec<u8> = values.iter().flat_map(|&v| bf16::from_f32(v).to_le_bytes()).collect();
+        assert_eq!(dequantize(GgmlType::F16, &f16_bytes, 3).unwrap(), values);
+        assert_eq!(dequantize(GgmlType::Bf16, &bf16_bytes, 3).unwrap()[..2], values[..2]);
     }
 
     #[test]

@@ -53,7 +53,7 @@ struct Tokenized {
 /// first token whose start offset is at or after the prompt's byte length,
 /// so a token that spans the boundary counts as prompt. Requests are sorted
 /// by length and packed into right-padded batches of at most
-/// `options.token_budget` tokens (rows x longest row); a single request
+/// `options.token_budget` tokens (rows x longest row). A single request
 /// longer than the budget runs alone.
 pub fn score(
     model: &LoadedModel,
@@ -83,7 +83,10 @@ pub fn score(
         progress(done);
     }
 
-    Ok(results.into_iter().map(|r| r.expect("every request is in exactly one batch")).collect())
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every request is in exactly one batch"))
+        .collect())
 }
 
 fn tokenize(
@@ -101,7 +104,10 @@ fn tokenize(
 
     let boundary = request.prompt.len();
     let offsets = encoding.get_offsets();
-    let target_start = offsets.iter().position(|&(start, _)| start >= boundary).unwrap_or(offsets.len());
+    let target_start = offsets
+        .iter()
+        .position(|&(start, _)| start >= boundary)
+        .unwrap_or(offsets.len());
     let ids: Vec<i64> = encoding.get_ids().iter().map(|&id| id as i64).collect();
 
     if target_start == ids.len() {
@@ -111,7 +117,9 @@ fn tokenize(
         )));
     }
     if target_start == 0 {
-        return Err(invalid("the prompt is empty, so the first target token has no context to score it from".into()));
+        return Err(invalid(
+            "the prompt is empty, so the first target token has no context to score it from".into(),
+        ));
     }
     if ids.len() > max_positions {
         return Err(invalid(format!(
@@ -165,10 +173,18 @@ fn score_batch(model: &LoadedModel, rows: &[&Tokenized]) -> Result<Vec<ScoreResu
         }
     }
 
-    let input_ids = Tensor::from_slice(&ids).view([batch, width]).to_device(device);
-    let key_mask = Tensor::from_slice(&mask).view([batch, width]).to_device(device);
-    let positions = Tensor::arange(width, (Kind::Int64, device)).unsqueeze(0).expand([batch, width], true);
-    let hidden = model.llama.hidden_states(&input_ids, &positions, &key_mask, None);
+    let input_ids = Tensor::from_slice(&ids)
+        .view([batch, width])
+        .to_device(device);
+    let key_mask = Tensor::from_slice(&mask)
+        .view([batch, width])
+        .to_device(device);
+    let positions = Tensor::arange(width, (Kind::Int64, device))
+        .unsqueeze(0)
+        .expand([batch, width], true);
+    let hidden = model
+        .llama
+        .hidden_states(&input_ids, &positions, &key_mask, None);
     let hidden = hidden.view([batch * width, -1]);
 
     // Project and normalize only the positions that predict target tokens,
@@ -181,7 +197,11 @@ fn score_batch(model: &LoadedModel, rows: &[&Tokenized]) -> Result<Vec<ScoreResu
     while start < total {
         let len = LOGIT_CHUNK.min(total - start);
         let selected = hidden.index_select(0, &predict_at.narrow(0, start, len));
-        let logits = model.llama.logits(&selected).to_kind(Kind::Float).to_kind(Kind::Double);
+        let logits = model
+            .llama
+            .logits(&selected)
+            .to_kind(Kind::Float)
+            .to_kind(Kind::Double);
         let log_probs = logits.log_softmax(-1, Kind::Double);
         let picked = log_probs.gather(1, &targets.narrow(0, start, len).unsqueeze(1), false);
         nll.extend(Vec::<f64>::try_from(picked.neg().view([-1]))?);

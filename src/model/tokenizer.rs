@@ -1,10 +1,10 @@
 //! Tokenizers for loaded models: `tokenizer.json` of a Hugging Face folder,
 //! or a byte-level BPE rebuilt from a GGUF file's `tokenizer.ggml.*` metadata.
 //!
-//! The GGUF tokenizer reproduces the layout of SmolLM2's `tokenizer.json`:
-//! a pre-tokenizer that splits every digit on its own, then GPT-2's
-//! byte-level split; a byte-level decoder; control tokens added as special
-//! tokens; no BOS token added.
+//! The GGUF tokenizer reproduces the layout of SmolLM2's `tokenizer.json`.
+//! Its pre-tokenizer splits every digit on its own and then applies GPT-2's
+//! byte-level split. It decodes byte-level, adds control tokens as special
+//! tokens and adds no BOS token.
 
 use std::path::Path;
 
@@ -34,7 +34,10 @@ pub fn from_json_file(path: &Path) -> Result<Tokenizer, ModelError> {
 /// Builds the tokenizer a GGUF file describes. Only `tokenizer.ggml.model =
 /// "gpt2"` (byte-level BPE) is supported.
 pub fn from_gguf(file: &GgufFile) -> Result<Tokenizer, ModelError> {
-    let kind = file.require("tokenizer.ggml.model")?.as_str().unwrap_or_default();
+    let kind = file
+        .require("tokenizer.ggml.model")?
+        .as_str()
+        .unwrap_or_default();
     if kind != "gpt2" {
         return Err(ModelError::Unsupported {
             path: file.path.clone(),
@@ -44,9 +47,16 @@ pub fn from_gguf(file: &GgufFile) -> Result<Tokenizer, ModelError> {
         });
     }
 
+    // NOTE: tokens are used as stored. That is right for llama.cpp's gpt2
+    // vocabularies, which store tokens in the byte-level alphabet; a file
+    // storing raw UTF-8 tokens would need them respelled first.
     let tokens = string_array(file, "tokenizer.ggml.tokens")?;
     let merges = string_array(file, "tokenizer.ggml.merges")?;
-    let vocab: Vocab = tokens.iter().enumerate().map(|(id, token)| (token.to_string(), id as u32)).collect();
+    let vocab: Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(id, token)| (token.to_string(), id as u32))
+        .collect();
     let merges: Merges = merges
         .iter()
         .map(|merge| {
@@ -59,7 +69,9 @@ pub fn from_gguf(file: &GgufFile) -> Result<Tokenizer, ModelError> {
     let bpe = BPE::builder()
         .vocab_and_merges(vocab, merges)
         .build()
-        .map_err(|e| ModelError::Tokenizer(format!("{}: cannot build BPE: {e}", file.path.display())))?;
+        .map_err(|e| {
+            ModelError::Tokenizer(format!("{}: cannot build BPE: {e}", file.path.display()))
+        })?;
 
     let mut tokenizer = Tokenizer::new(bpe);
     let pre_tokenizer = Sequence::new(vec![
@@ -90,8 +102,15 @@ fn string_array<'a>(file: &'a GgufFile, key: &str) -> Result<Vec<&'a str>, Model
 
 /// Control tokens (as special tokens) and user-defined tokens, from
 /// `tokenizer.ggml.token_type`; both empty when the file has no types.
-fn added_tokens(file: &GgufFile, tokens: &[&str]) -> Result<(Vec<AddedToken>, Vec<AddedToken>), ModelError> {
-    let Some(types) = file.metadata.get("tokenizer.ggml.token_type").and_then(GgufValue::as_array) else {
+fn added_tokens(
+    file: &GgufFile,
+    tokens: &[&str],
+) -> Result<(Vec<AddedToken>, Vec<AddedToken>), ModelError> {
+    let Some(types) = file
+        .metadata
+        .get("tokenizer.ggml.token_type")
+        .and_then(GgufValue::as_array)
+    else {
         return Ok((vec![], vec![]));
     };
     if types.len() != tokens.len() {
@@ -110,7 +129,9 @@ fn added_tokens(file: &GgufFile, tokens: &[&str]) -> Result<(Vec<AddedToken>, Ve
     for (token, token_type) in tokens.iter().zip(types) {
         match token_type.as_u64() {
             Some(TOKEN_TYPE_CONTROL) => special.push(AddedToken::from(token.to_string(), true)),
-            Some(TOKEN_TYPE_USER_DEFINED) => user_defined.push(AddedToken::from(token.to_string(), false)),
+            Some(TOKEN_TYPE_USER_DEFINED) => {
+                user_defined.push(AddedToken::from(token.to_string(), false))
+            }
             _ => {}
         }
     }

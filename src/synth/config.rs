@@ -102,6 +102,7 @@ pub struct SynthConfig {
     pub seed: u64,
 }
 
+// NOTE: the help text of `premem synth` repeats these defaults.
 impl Default for SynthConfig {
     fn default() -> Self {
         SynthConfig {

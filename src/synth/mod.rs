@@ -34,6 +34,15 @@ use wording::Surface;
 /// Families drawn for one problem before [`generate`] gives up.
 const MAX_FAMILY_DRAWS: usize = 200;
 
+/// Number draws per family in [`generate`]. A family must succeed twice
+/// within this budget, or another family is drawn, which keeps out
+/// families whose numbers are rare.
+const NEW_FAMILY_ATTEMPTS: usize = 1_000;
+
+/// Number draws per variant in [`generate_variants`]: a generous multiple
+/// of [`NEW_FAMILY_ATTEMPTS`], because the family is fixed there.
+const VARIANT_ATTEMPTS: usize = 20_000;
+
 /// Number draws per variant spent looking for numbers that differ from the
 /// seed problem and from earlier variants.
 const MAX_DISTINCT_DRAWS: usize = 50;
@@ -175,7 +184,13 @@ fn draw_problem(config: &SynthConfig, rng: &mut ChaCha8Rng) -> Result<(Family, V
     for _ in 0..MAX_FAMILY_DRAWS {
         let steps = rng.gen_range(config.min_steps..=config.max_steps);
         let family = Family::random(rng, steps, &config.operations);
-        if let Some(values) = draw_values(&family, config, rng) {
+        let Some(values) = draw_values(&family, config, rng, NEW_FAMILY_ATTEMPTS) else {
+            continue;
+        };
+
+        // A second success shows the family's numbers are not rare, so
+        // that generate_variants, with many more attempts, finds numbers.
+        if draw_values(&family, config, rng, NEW_FAMILY_ATTEMPTS).is_some() {
             return Ok((family, values));
         }
     }
@@ -243,12 +258,15 @@ fn draw_distinct_values(
     rng: &mut ChaCha8Rng,
 ) -> Result<Values, SynthError> {
     let no_values = || SynthError::NoValues { family: family.id() };
-    let mut last = draw_values(family, config, rng).ok_or_else(no_values)?;
+    let mut last = draw_values(family, config, rng, VARIANT_ATTEMPTS).ok_or_else(no_values)?;
     for _ in 0..MAX_DISTINCT_DRAWS {
         if !used.contains(&last.stated()) {
             break;
         }
-        last = draw_values(family, config, rng).ok_or_else(no_values)?;
+        match draw_values(family, config, rng, VARIANT_ATTEMPTS) {
+            Some(values) => last = values,
+            None => break,
+        }
     }
     Ok(last)
 }

@@ -7,9 +7,6 @@ use rand_chacha::ChaCha8Rng;
 use super::config::{Operation, SynthConfig};
 use super::family::{Family, Operand};
 
-/// Number of fresh draws before [`draw_values`] gives up on a family.
-const MAX_ATTEMPTS: usize = 1000;
-
 /// Numbers of one problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Values {
@@ -43,14 +40,14 @@ impl Values {
 }
 
 /// Draws numbers for `family` within `config`'s ranges, retrying until a
-/// draw satisfies every constraint. Returns None after [`MAX_ATTEMPTS`]
-/// failed draws (the ranges cannot serve this family).
-pub fn draw_values(family: &Family, config: &SynthConfig, rng: &mut ChaCha8Rng) -> Option<Values> {
-    (0..MAX_ATTEMPTS).find_map(|_| draw_once(family, config, rng))
+/// draw satisfies every constraint. Returns None after `attempts` failed
+/// draws, which means the ranges rarely or never serve this family.
+pub fn draw_values(family: &Family, config: &SynthConfig, rng: &mut ChaCha8Rng, attempts: usize) -> Option<Values> {
+    (0..attempts).find_map(|_| draw_once(family, config, rng))
 }
 
 fn draw_once(family: &Family, config: &SynthConfig, rng: &mut ChaCha8Rng) -> Option<Values> {
-    let mut quantities = vec![rng.gen_range(config.min_value..=config.max_value)];
+    let mut quantities = vec![draw_start(family, config, rng)];
     let mut given_operands = Vec::with_capacity(family.steps.len());
 
     for step in &family.steps {
@@ -76,6 +73,38 @@ fn draw_once(family: &Family, config: &SynthConfig, rng: &mut ChaCha8Rng) -> Opt
     }
 
     Some(Values { quantities, given_operands })
+}
+
+/// Draws quantity 0. For a family with divisions, half of the draws are a
+/// product of up to one factor per division, times a multiplier, because a
+/// uniform draw rarely survives a chain of exact divisions.
+fn draw_start(family: &Family, config: &SynthConfig, rng: &mut ChaCha8Rng) -> i64 {
+    let uniform = rng.gen_range(config.min_value..=config.max_value);
+    let divisions = family
+        .steps
+        .iter()
+        .filter(|step| step.operation == Operation::Div)
+        .count();
+    if divisions == 0 || rng.gen_bool(0.5) {
+        return uniform;
+    }
+
+    // Multiply in factors while the product stays within max_value.
+    let mut product: i64 = 1;
+    for _ in 0..divisions {
+        let largest = config.max_factor.min(config.max_value / product);
+        if largest < 2 {
+            break;
+        }
+        product *= rng.gen_range(2..=largest);
+    }
+
+    let lowest_multiplier = ((config.min_value + product - 1) / product).max(1);
+    let highest_multiplier = config.max_value / product;
+    if lowest_multiplier > highest_multiplier {
+        return uniform;
+    }
+    product * rng.gen_range(lowest_multiplier..=highest_multiplier)
 }
 
 /// Draws a given right operand for `left op _`; None when no operand fits.

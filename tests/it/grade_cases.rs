@@ -31,6 +31,7 @@ const fn row(
     }
 }
 
+#[rustfmt::skip]
 pub const CASES: &[Case] = &[
     // GSM8k extraction.
     row(Gsm8k, "Half of 48 is 24.\n#### 72", "24 + 48 = 72\n#### 72", Correct, "plain match"),
@@ -89,6 +90,9 @@ pub const CASES: &[Case] = &[
     row(Math, "\\boxed{5}", "Thus \\boxed{}.", NoAnswer, "empty box"),
     row(Math, "\\boxed{5}", "$\\boxed{5}$, which is odd", Correct, "box followed by comma"),
     row(Math, "\\boxed{\\frac{\\sqrt{2}}{2}}", "\\boxed{\\frac{1}{\\sqrt{2}}}", Correct, "nested braces in box"),
+    row(Math, "\\boxed{[a+b, b]}", "The final answer is $[a+b, b]$. I hope", Correct, "comma inside math in answer phrase"),
+    row(Math, "\\boxed{34\\text{ sq. units}}", "The answer is $34\\text{ sq. units}$.", Correct, "period inside unit in answer phrase"),
+    row(Math, "\\boxed{\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}}", "\\boxed{\\begin{pmatrix}1\\\\2\\end{pmatrix}}", Correct, "matrix row break kept"),
     // MATH LaTeX normalization.
     row(Math, "\\boxed{\\frac{3}{4}}", "\\boxed{\\dfrac{3}{4}}", Correct, "dfrac"),
     row(Math, "\\boxed{\\frac{1}{3}}", "\\boxed{\\tfrac13}", Correct, "tfrac with short arguments"),
@@ -106,6 +110,7 @@ pub const CASES: &[Case] = &[
     row(Math, "\\boxed{y = 2x + 1}", "\\boxed{y=2x+1}", Correct, "equation spacing"),
     row(Math, "\\boxed{x^2+1}", "\\boxed{x^2 + 1}", Correct, "spaces in expression"),
     row(Math, "\\boxed{x^2+1}", "\\boxed{x^2+2}", Wrong, "different expression"),
+    row(Math, "\\boxed{x^2}", "\\boxed{x^{2}}", Correct, "braced one-character superscript"),
     row(Math, "\\boxed{\\$18.90}", "\\boxed{18.9}", Correct, "escaped dollar and trailing zero"),
     row(Math, "\\boxed{28\\%}", "\\boxed{28}", Correct, "percent sign dropped"),
     row(Math, "\\boxed{0.5}", "\\boxed{.5}", Correct, "leading decimal point"),
@@ -138,6 +143,8 @@ pub const CASES: &[Case] = &[
     row(Math, "\\boxed{112,\\!875}", "\\boxed{112875}", Correct, "separator with negative space"),
     row(Math, "\\boxed{\\$1,\\!000}", "\\boxed{1000}", Correct, "dollar and separator"),
     row(Math, "\\boxed{12}", "\\boxed{1,2}", Wrong, "short group is a list, not a number"),
+    row(Math, "\\boxed{45, 135, 225, 315}", "\\boxed{45,135,225,315}", Correct, "commas read as list when reference is a list"),
+    row(Math, "\\boxed{45135225315}", "\\boxed{45,135,225,315}", Correct, "commas read as thousands otherwise"),
     // MATH tuples, intervals and lists.
     row(Math, "\\boxed{(1,2)}", "\\boxed{(2,1)}", Wrong, "tuple order matters"),
     row(Math, "\\boxed{(1,2)}", "\\boxed{( 1 , 2 )}", Correct, "tuple spacing"),
@@ -155,5 +162,8 @@ pub const CASES: &[Case] = &[
     row(Math, "\\boxed{1, 3}", "\\boxed{\\left\\{1, 3\\right\\}}", Correct, "sized set braces"),
     row(Math, "\\boxed{1, 1, 3}", "\\boxed{1, 3, 3}", Wrong, "repeated elements counted"),
     row(Math, "\\boxed{\\{5\\}}", "\\boxed{5}", Correct, "one-element set equals scalar"),
+    row(Math, "\\boxed{-2, 2}", "\\boxed{\\pm 2}", Correct, "plus-minus expands to both values"),
+    row(Math, "\\boxed{1\\pm\\sqrt{2}}", "\\boxed{1-\\sqrt{2}, 1+\\sqrt{2}}", Correct, "plus-minus in reference"),
+    row(Math, "\\boxed{\\pm 2}", "\\boxed{2}", Wrong, "one of the plus-minus values"),
     row(Math, "\\boxed{\\frac{1}{2}, 2}", "\\boxed{2, 0.5}", Correct, "list elements compared numerically"),
 ];

@@ -1,14 +1,18 @@
 //! premem's integration tests, one binary with a module per area.
 
+mod analysis;
+mod cache;
 mod curation;
+mod end_to_end;
+mod experiment;
 mod grade;
 mod grade_cases;
 mod helpers;
 mod model;
-mod robustness;
-mod synth;
-mod analysis;
+mod pipeline;
 mod report;
+mod robustness;
 mod sample;
+mod synth;
 mod tiny_model;
 mod train;

@@ -5,8 +5,10 @@
 
 mod cli;
 mod gguf_file;
+mod gguf_model;
 mod loading;
 mod parity;
+mod precision;
 mod scoring;
 
 use std::path::PathBuf;
@@ -18,7 +20,11 @@ use crate::helpers::repo_root;
 
 /// Tiny random-weight fixtures: tied llama (f32 weights), untied llama with
 /// llama3 RoPE scaling (f16, two shards), qwen2 with q/k/v biases (bf16).
-pub const TINY_FIXTURES: [&str; 3] = ["tiny_llama_tied", "tiny_llama_untied_rope3", "tiny_qwen2_bias"];
+pub const TINY_FIXTURES: [&str; 3] = [
+    "tiny_llama_tied",
+    "tiny_llama_untied_rope3",
+    "tiny_qwen2_bias",
+];
 
 pub fn fixture_dir(name: &str) -> PathBuf {
     repo_root().join("tests").join("fixtures").join(name)
@@ -31,30 +37,48 @@ pub fn expected(name: &str) -> serde_json::Value {
 }
 
 pub fn ids_of(value: &serde_json::Value) -> Vec<i64> {
-    value.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect()
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect()
 }
 
-/// The SmolLM2 GGUF file, when this machine has it.
+/// Returns the SmolLM2 GGUF path, or `None` with a printed notice when this
+/// machine lacks the file.
 pub fn smollm2_path() -> Option<PathBuf> {
-    let path = repo_root().join("..").join("..").join("main").join("models").join("SmolLM2-135M-Instruct.Q4_1.gguf");
-    let path = std::env::var_os("PREMEM_SMOLLM2_GGUF").map(PathBuf::from).unwrap_or(path);
+    let path = repo_root()
+        .join("..")
+        .join("..")
+        .join("main")
+        .join("models")
+        .join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let path = std::env::var_os("PREMEM_SMOLLM2_GGUF")
+        .map(PathBuf::from)
+        .unwrap_or(path);
     if path.is_file() {
         Some(path)
     } else {
-        eprintln!("skipped: SmolLM2 GGUF not found at {} (set PREMEM_SMOLLM2_GGUF)", path.display());
+        eprintln!(
+            "skipped: SmolLM2 GGUF not found at {} (set PREMEM_SMOLLM2_GGUF)",
+            path.display()
+        );
         None
     }
 }
 
-/// Runs `check` on SmolLM2, loaded once in f32 for every test that needs
-/// it; prints a notice and does nothing when the GGUF file is missing.
+/// Runs `check` on SmolLM2, loaded once in f32 for every test that needs it.
+/// Does nothing when the GGUF file is missing.
 pub fn with_smollm2(check: impl FnOnce(&LoadedModel)) {
     static MODEL: OnceLock<Mutex<Option<LoadedModel>>> = OnceLock::new();
     let model = MODEL.get_or_init(|| {
         let loaded = smollm2_path().map(|path| LoadedModel::load(&path, Precision::F32).unwrap());
         Mutex::new(loaded)
     });
-    let guard = model.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let guard = model
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(model) = guard.as_ref() {
         check(model);
     }

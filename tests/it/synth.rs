@@ -304,6 +304,107 @@ fn family_ids_parse_back() {
 }
 
 #[test]
+fn variants_of_rare_family_succeed() {
+    // Regression: few number sets fit this family under the default
+    // ranges (48 / 2 / 2 - 4 = 8, then / 2 three times), and the search
+    // for numbers unlike the seed's used to fail once those ran out.
+    let setting = SynthConfig::default();
+    let seed_problem = Problem {
+        id: "rare".into(),
+        question: "A box holds 48 pencils.".into(),
+        answer: "#### 1".into(),
+        family: Family::parse("div(q0,n)>div(q1,n)>sub(q2,n)>div(q3,n)>div(q4,n)>div(q5,n)").unwrap(),
+        variant: 0,
+        surface: 0,
+        seed_id: None,
+    };
+
+    let variants = generate_variants(&setting, &seed_problem, 3, 0).unwrap();
+    assert_eq!(variants.len(), 3);
+    for variant in &variants {
+        let steps: Vec<StepLine> = variant.answer.lines().filter_map(parse_step_line).collect();
+        assert_eq!(steps.len(), 6, "{}", variant.answer);
+        assert_eq!(final_answer(&variant.answer), Some(steps[5].result));
+    }
+}
+
+/// Runs the `premem` binary and returns its exit code and stdout.
+fn run_premem(args: &[&str]) -> (i32, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_premem"))
+        .args(args)
+        .output()
+        .unwrap();
+    (output.status.code().unwrap_or(-1), String::from_utf8(output.stdout).unwrap())
+}
+
+#[test]
+fn synth_command_writes_jsonl() {
+    let (code, first) = run_premem(&["synth", "-q", "--count", "5", "--seed", "4"]);
+    assert_eq!(code, 0);
+    assert_eq!(first.lines().count(), 5);
+
+    let (_, second) = run_premem(&["synth", "-q", "--count", "5", "--seed", "4"]);
+    assert_eq!(first, second);
+
+    let expected = to_jsonl(&generate(&config(5, 4)).unwrap());
+    assert_eq!(first, expected);
+}
+
+#[test]
+fn synth_command_reads_experiment_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("experiment.toml");
+    std::fs::write(&settings, "name = \"x\"\n[data.synthetic]\ncount = 3\nmax_steps = 2\n").unwrap();
+    let out = dir.path().join("out.jsonl");
+
+    let (code, _) = run_premem(&[
+        "synth",
+        "-q",
+        "--config",
+        settings.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let examples = premem::data::load_jsonl(&out, Format::Gsm8k).unwrap();
+    assert_eq!(examples.len(), 3);
+    for example in &examples {
+        let family = Family::parse(example.extra("family").unwrap()).unwrap();
+        assert!(family.steps.len() <= 2);
+    }
+
+    let variants = dir.path().join("variants.jsonl");
+    let (code, _) = run_premem(&[
+        "synth",
+        "-q",
+        "--variants-of",
+        out.to_str().unwrap(),
+        "--per",
+        "2",
+        "--out",
+        variants.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let examples = premem::data::load_jsonl(&variants, Format::Gsm8k).unwrap();
+    assert_eq!(examples.len(), 6);
+    assert!(examples.iter().all(|e| e.extra("seed_id").is_some()));
+}
+
+#[test]
+fn synth_command_rejects_bad_input() {
+    let cases: [&[&str]; 3] = [
+        &["synth", "-q", "--max-steps", "12"],
+        &["synth", "-q", "--operations", "add,pow"],
+        &["synth", "-q", "--variants-of", "/nonexistent/file.jsonl", "--per", "1"],
+    ];
+    for args in cases {
+        let (code, stdout) = run_premem(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
 fn synth_references_grade_correct() {
     for (steps, seed) in [(1, 3), (2, 5), (4, 7), (6, 11)] {
         let problems = generate(&SynthConfig {

@@ -20,14 +20,27 @@ fn score_command_writes_csv() {
     let dir = tempfile::tempdir().unwrap();
     let data = write_gsm8k(dir.path());
     let output = Command::new(env!("CARGO_BIN_EXE_premem"))
-        .args(["-q", "score", "--format", "gsm8k", "--limit", "2", "--token-budget", "64"])
+        .args([
+            "-q",
+            "score",
+            "--format",
+            "gsm8k",
+            "--limit",
+            "2",
+            "--token-budget",
+            "64",
+        ])
         .arg("--model")
         .arg(fixture_dir("tiny_llama_tied"))
         .arg("--data")
         .arg(&data)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     let stdout = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();

@@ -7,7 +7,7 @@ use premem::model::quant::GgmlType;
 use premem::model::ModelError;
 
 /// Builds a GGUF file in memory.
-struct GgufWriter {
+pub struct GgufWriter {
     version: u32,
     metadata: Vec<u8>,
     kv_count: u64,
@@ -18,7 +18,7 @@ struct GgufWriter {
 }
 
 impl GgufWriter {
-    fn new(version: u32) -> Self {
+    pub fn new(version: u32) -> Self {
         GgufWriter {
             version,
             metadata: vec![],
@@ -30,13 +30,13 @@ impl GgufWriter {
         }
     }
 
-    fn string(out: &mut Vec<u8>, s: &str) {
+    pub fn string(out: &mut Vec<u8>, s: &str) {
         out.extend((s.len() as u64).to_le_bytes());
         out.extend(s.as_bytes());
     }
 
     /// Adds a key with a raw value: its type id and encoded bytes.
-    fn kv(&mut self, key: &str, type_id: u32, value: &[u8]) -> &mut Self {
+    pub fn kv(&mut self, key: &str, type_id: u32, value: &[u8]) -> &mut Self {
         Self::string(&mut self.metadata, key);
         self.metadata.extend(type_id.to_le_bytes());
         self.metadata.extend(value);
@@ -44,19 +44,19 @@ impl GgufWriter {
         self
     }
 
-    fn kv_string(&mut self, key: &str, value: &str) -> &mut Self {
+    pub fn kv_string(&mut self, key: &str, value: &str) -> &mut Self {
         let mut bytes = vec![];
         Self::string(&mut bytes, value);
         self.kv(key, 8, &bytes)
     }
 
-    fn kv_u32(&mut self, key: &str, value: u32) -> &mut Self {
+    pub fn kv_u32(&mut self, key: &str, value: u32) -> &mut Self {
         self.kv(key, 4, &value.to_le_bytes())
     }
 
     /// Adds a tensor; `data` is appended at the next aligned offset.
-    fn tensor(&mut self, name: &str, dims: &[u64], type_id: u32, data: &[u8]) -> &mut Self {
-        while self.data.len() % self.alignment != 0 {
+    pub fn tensor(&mut self, name: &str, dims: &[u64], type_id: u32, data: &[u8]) -> &mut Self {
+        while !self.data.len().is_multiple_of(self.alignment) {
             self.data.push(0);
         }
         Self::string(&mut self.infos, name);
@@ -71,14 +71,14 @@ impl GgufWriter {
         self
     }
 
-    fn bytes(&self) -> Vec<u8> {
+    pub fn bytes(&self) -> Vec<u8> {
         let mut out = b"GGUF".to_vec();
         out.extend(self.version.to_le_bytes());
         out.extend(self.tensor_count.to_le_bytes());
         out.extend(self.kv_count.to_le_bytes());
         out.extend(&self.metadata);
         out.extend(&self.infos);
-        while out.len() % self.alignment != 0 {
+        while !out.len().is_multiple_of(self.alignment) {
             out.push(0);
         }
         out.extend(&self.data);
@@ -121,7 +121,10 @@ fn sample_file(version: u32) -> Vec<u8> {
     GgufWriter::string(&mut array, "a");
     GgufWriter::string(&mut array, "b c");
     w.kv("strings", 9, &array);
-    let f32_data: Vec<u8> = [1.0f32, -2.0, 3.5, 0.0, 8.0, 9.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let f32_data: Vec<u8> = [1.0f32, -2.0, 3.5, 0.0, 8.0, 9.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
     w.tensor("norm.weight", &[3, 2], 0, &f32_data);
     w.tensor("quant.weight", &[32, 1], 3, &q4_1_block());
     w.bytes()
@@ -149,7 +152,13 @@ fn gguf_metadata_all_value_types() {
         assert_eq!(m["f64"], GgufValue::F64(0.25));
         assert_eq!(m["general.architecture"].as_str(), Some("llama"));
         let strings = m["strings"].as_array().unwrap();
-        assert_eq!(strings, &[GgufValue::String("a".into()), GgufValue::String("b c".into())]);
+        assert_eq!(
+            strings,
+            &[
+                GgufValue::String("a".into()),
+                GgufValue::String("b c".into())
+            ]
+        );
     }
 }
 
@@ -171,10 +180,14 @@ fn gguf_file_dequantizes_tensors() {
     std::fs::write(&path, sample_file(3)).unwrap();
     let file = GgufFile::open(&path).unwrap();
 
-    let norm = file.dequantize(file.tensor("norm.weight").unwrap()).unwrap();
+    let norm = file
+        .dequantize(file.tensor("norm.weight").unwrap())
+        .unwrap();
     assert_eq!(norm, vec![1.0, -2.0, 3.5, 0.0, 8.0, 9.0]);
 
-    let quant = file.dequantize(file.tensor("quant.weight").unwrap()).unwrap();
+    let quant = file
+        .dequantize(file.tensor("quant.weight").unwrap())
+        .unwrap();
     let expected: Vec<f32> = (0..32).map(|i| (i % 16) as f32 * 0.5 - 2.0).collect();
     assert_eq!(quant, expected);
 }
@@ -251,4 +264,18 @@ fn gguf_corrupt_lengths_are_errors() {
     bytes[offset_at..offset_at + 8].copy_from_slice(&3u64.to_le_bytes());
     let error = parse(&bytes).unwrap_err();
     assert!(error.to_string().contains("alignment"), "{error}");
+}
+
+#[test]
+fn gguf_deep_array_nesting_is_error() {
+    // 100 arrays, each holding one array, then nothing.
+    let mut value = vec![];
+    for _ in 0..100 {
+        value.extend(9u32.to_le_bytes());
+        value.extend(1u64.to_le_bytes());
+    }
+    let mut w = GgufWriter::new(3);
+    w.kv("nested", 9, &value);
+    let error = parse(&w.bytes()).unwrap_err();
+    assert!(error.to_string().contains("nested"), "{error}");
 }

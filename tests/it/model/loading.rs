@@ -19,7 +19,8 @@ fn copy_fixture(name: &str) -> tempfile::TempDir {
 
 fn edit_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let path = dir.join("config.json");
-    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     edit(&mut config);
     std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
 }
@@ -77,6 +78,7 @@ fn missing_tensor_names_file_and_tensor() {
     let error = load_error(dir.path());
     assert!(matches!(error, ModelError::MissingTensor { .. }), "{error}");
     assert!(error.to_string().contains("lm_head.weight"), "{error}");
+    assert!(error.to_string().contains("model.safetensors"), "{error}");
 }
 
 #[test]
@@ -94,7 +96,10 @@ fn load_rejects_unknown_path_kinds() {
     let text = dir.path().join("model.bin");
     std::fs::write(&text, b"x").unwrap();
     assert!(matches!(load_error(&text), ModelError::Unsupported { .. }));
-    assert!(matches!(load_error(&dir.path().join("absent")), ModelError::Io { .. }));
+    assert!(matches!(
+        load_error(&dir.path().join("absent")),
+        ModelError::Io { .. }
+    ));
     assert!(matches!(load_error(dir.path()), ModelError::Io { .. }));
 }
 
@@ -111,7 +116,10 @@ fn saved_checkpoint_reloads_identically() {
         let reloaded = LoadedModel::load(out.path(), Precision::F32).unwrap();
         assert_eq!(reloaded.llama.config, model.llama.config, "{name}");
         let ids = ids_of(&expected(name)["input_ids"]);
-        let diff = (logits(&model, &ids) - logits(&reloaded, &ids)).abs().max().double_value(&[]);
+        let diff = (logits(&model, &ids) - logits(&reloaded, &ids))
+            .abs()
+            .max()
+            .double_value(&[]);
         assert_eq!(diff, 0.0, "{name}");
     }
 }
@@ -126,7 +134,10 @@ fn bf16_logits_close_to_f32() {
     }
 
     let ids = ids_of(&expected(name)["input_ids"]);
-    let diff = (logits(&f32_model, &ids) - logits(&bf16_model, &ids)).abs().max().double_value(&[]);
+    let diff = (logits(&f32_model, &ids) - logits(&bf16_model, &ids))
+        .abs()
+        .max()
+        .double_value(&[]);
     assert!(diff > 0.0, "bf16 should round somewhere");
     assert!(diff < 0.1, "max abs difference {diff}");
 }

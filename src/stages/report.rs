@@ -1,0 +1,134 @@
+//! report: renders the PDF from the analyze entry and the prepared example
+//! texts, then the pipeline copies the entry's files to `reports/NAME/`.
+
+use std::path::Path;
+
+use crate::analysis::Analysis;
+use crate::experiment::{Experiment, Source};
+use crate::report::{self, ExampleText, ReportInput};
+
+use super::analyze::{read_dynamics, read_json};
+use super::pipeline::StageContext;
+use super::plan::Split;
+use super::prepare::read_prepared;
+use super::provenance::provenance_rows;
+use super::{StageError, StageKind};
+
+pub fn run(context: &StageContext) -> Result<(), StageError> {
+    let plan = context.plan;
+    let experiment = &plan.experiment;
+
+    let analyze_dir = context.upstream_dir(StageKind::Analyze)?;
+    let dynamics = read_dynamics(&analyze_dir)?;
+    let analysis: Analysis = read_json(&analyze_dir.join("analysis.json"))?;
+    let examples = read_prepared(&context.upstream_dir(StageKind::PrepareData)?, Split::Train)?
+        .into_iter()
+        .map(|example| ExampleText {
+            id: example.id,
+            question: example.question,
+            solution: example.solution,
+        })
+        .collect();
+
+    let input = ReportInput {
+        name: experiment.name.clone(),
+        title: experiment.title.clone(),
+        config: config_rows(experiment),
+        dynamics,
+        analysis,
+        examples,
+        provenance: provenance_rows(plan),
+        creation_timestamp: timestamp_from_key(&context.stage().key),
+    };
+    report::render(&input, context.out_dir)?;
+    Ok(())
+}
+
+/// A PDF creation time derived from the report key, so that the same
+/// inputs give the same bytes: 2020-01-01 plus up to one year of seconds.
+fn timestamp_from_key(key: &str) -> i64 {
+    let offset = i64::from_str_radix(&key[..8], 16).unwrap_or(0) % 31_536_000;
+    1_577_836_800 + offset
+}
+
+/// The experiment's configuration as (key, value) rows for the report.
+pub fn config_rows(experiment: &Experiment) -> Vec<(String, String)> {
+    let data = &experiment.data;
+    let optional = |value: Option<usize>| value.map_or("all".to_string(), |v| v.to_string());
+    let mut rows = vec![
+        ("data.format".to_string(), data.format.name().to_string()),
+        ("data.train".to_string(), data.train.display().to_string()),
+        ("data.test".to_string(), data.test.display().to_string()),
+        ("data.train_subset".to_string(), optional(data.train_subset)),
+        ("data.test_subset".to_string(), optional(data.test_subset)),
+        (
+            "scoring.threshold".to_string(),
+            experiment.scoring.threshold.to_string(),
+        ),
+    ];
+    match &experiment.source {
+        Source::Import(import) => {
+            rows.push(("import.dir".to_string(), import.dir.display().to_string()))
+        }
+        Source::Training(training) => {
+            rows.push((
+                "model.path".to_string(),
+                training.model.path.display().to_string(),
+            ));
+            let optimizer = &training.optimizer;
+            rows.push((
+                "train.batch_size".to_string(),
+                optimizer.batch_size.to_string(),
+            ));
+            rows.push((
+                "train.grad_accum".to_string(),
+                optimizer.grad_accum.to_string(),
+            ));
+            rows.push((
+                "train.weight_decay".to_string(),
+                optimizer.weight_decay.to_string(),
+            ));
+            for run in &training.runs {
+                rows.push(("sweep run".to_string(), run.name()));
+            }
+            let sampling = &training.sampling;
+            rows.push(("sampling.k_train".to_string(), sampling.k_train.to_string()));
+            rows.push(("sampling.k_test".to_string(), sampling.k_test.to_string()));
+            rows.push((
+                "sampling.temperature".to_string(),
+                sampling.temperature.to_string(),
+            ));
+            rows.push(("sampling.top_p".to_string(), sampling.top_p.to_string()));
+        }
+    }
+    rows
+}
+
+/// Copies the files of the report entry (PDF, figures, CSV tables), but
+/// not its cache bookkeeping, into `target`, replacing earlier copies.
+pub fn publish(entry_dir: &Path, target: &Path) -> Result<(), StageError> {
+    std::fs::create_dir_all(target).map_err(StageError::write(target))?;
+    copy_tree(
+        entry_dir,
+        target,
+        &[crate::cache::MANIFEST, crate::cache::MARKER],
+    )
+}
+
+fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), StageError> {
+    for entry in std::fs::read_dir(from).map_err(|e| StageError::read(from, e))? {
+        let entry = entry.map_err(|e| StageError::read(from, e))?;
+        if skip.iter().any(|name| entry.file_name() == *name) {
+            continue;
+        }
+        let source = entry.path();
+        let destination = to.join(entry.file_name());
+        if source.is_dir() {
+            std::fs::create_dir_all(&destination).map_err(StageError::write(&destination))?;
+            copy_tree(&source, &destination, &[])?;
+        } else {
+            std::fs::copy(&source, &destination).map_err(StageError::write(&destination))?;
+        }
+    }
+    Ok(())
+}
