@@ -4,21 +4,22 @@
 # the ratio premem / transformers per workload.
 #
 # Usage: bench/run.sh MODEL.gguf GSM8K_TRAIN.jsonl
-# Environment: THREADS (default 1) sets the CPU threads of both sides;
+# Environment: THREADS (default: all CPUs) sets the CPU threads of both
+# sides, which also share OMP_WAIT_POLICY (default PASSIVE);
 # PYTHON (default python3) must have torch, transformers and gguf.
 # Build first: cargo build --release.
 set -euo pipefail
 
 model=${1:?usage: bench/run.sh MODEL.gguf GSM8K_TRAIN.jsonl}
 data=${2:?usage: bench/run.sh MODEL.gguf GSM8K_TRAIN.jsonl}
-threads=${THREADS:-1}
+threads=${THREADS:-$(nproc)}
 python=${PYTHON:-python3}
 root=$(cd "$(dirname "$0")/.." && pwd)
 premem=${PREMEM:-$root/target/release/premem}
 
 # nproc honours OMP_NUM_THREADS, so count the CPUs before setting it.
 echo "machine: $(uname -m), $(nproc) CPUs, $threads threads per side, $(date -u +%Y-%m-%dT%H:%MZ)" >&2
-export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
+export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 premem_json=$("$premem" --quiet bench --model "$model" --data "$data")
 baseline_json=$("$python" "$root/bench/transformers_baseline.py" --model "$model" --data "$data" --threads "$threads")
