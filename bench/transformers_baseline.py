@@ -141,7 +141,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="GGUF file")
     parser.add_argument("--data", required=True, help="GSM8k JSONL file")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     folder, name = os.path.split(os.path.abspath(args.model))
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)

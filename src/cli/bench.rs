@@ -16,9 +16,9 @@ use anyhow::Context;
 
 use crate::cli::sample::parse_precision;
 use crate::data::{load_jsonl, Format, Templates};
+use crate::model::optim::{AdamW, AdamWConfig};
 use crate::model::sample::{sample, SampleOptions, SampleRequest};
 use crate::model::score::{score, ScoreOptions, ScoreRequest};
-use crate::model::optim::{AdamW, AdamWConfig};
 use crate::model::train::{optimizer_step, tokenize_examples, tokenize_pair, TrainExample};
 use crate::model::{LoadedModel, Precision};
 
@@ -121,7 +121,10 @@ fn bench_score(model: &LoadedModel, pairs: &[TrainExample]) -> anyhow::Result<f6
         .collect();
     let mut tokens = 0;
     for pair in pairs {
-        tokens += tokenize_pair(model, &pair.prompt, &pair.target).map_err(anyhow::Error::msg)?.ids.len();
+        tokens += tokenize_pair(model, &pair.prompt, &pair.target)
+            .map_err(anyhow::Error::msg)?
+            .ids
+            .len();
     }
 
     score(model, &requests[..8], &ScoreOptions::default(), &mut |_| {}).context("benchmark scoring failed")?;

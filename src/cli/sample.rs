@@ -119,8 +119,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} samples, {elapsed} elapsed, eta {eta}")
             .expect("the progress template is valid"),
     );
-    let samples = sample(&model, &requests, &options, &mut |done| bar.set_position(done as u64))
-        .context("sampling failed")?;
+    let samples =
+        sample(&model, &requests, &options, &mut |done| bar.set_position(done as u64)).context("sampling failed")?;
     bar.finish_and_clear();
 
     let stdout = std::io::stdout();

@@ -20,7 +20,7 @@ pub struct AdamWConfig {
 struct Parameter {
     name: String,
     tensor: Tensor,
-    /// Matrices decay; 1-D tensors (norm weights, biases) do not.
+    /// Whether weight decay applies: to matrices, not to 1-D tensors (norm weights, biases).
     decay: bool,
     first_moment: Tensor,
     second_moment: Tensor,
@@ -30,7 +30,7 @@ struct Parameter {
 pub struct AdamW {
     config: AdamWConfig,
     parameters: Vec<Parameter>,
-    /// Updates applied so far; sets the bias corrections.
+    /// Updates applied so far, which set the bias corrections.
     steps: u64,
 }
 
@@ -98,7 +98,12 @@ impl AdamW {
     pub fn step(&mut self, lr: f64) {
         let _guard = tch::no_grad_guard();
         self.steps += 1;
-        let AdamWConfig { beta1, beta2, eps, weight_decay } = self.config;
+        let AdamWConfig {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } = self.config;
         let bias_correction1 = 1.0 - beta1.powi(self.steps as i32);
         let bias_correction2 = 1.0 - beta2.powi(self.steps as i32);
 
@@ -123,12 +128,18 @@ impl AdamW {
         }
     }
 
-    /// The moments as named tensors (`exp_avg.NAME`, `exp_avg_sq.NAME`), for saving.
+    /// Returns the moments as named tensors (`exp_avg.NAME`, `exp_avg_sq.NAME`) for saving.
     pub fn moments(&self) -> Vec<(String, Tensor)> {
         let mut named = Vec::with_capacity(2 * self.parameters.len());
         for parameter in &self.parameters {
-            named.push((format!("exp_avg.{}", parameter.name), parameter.first_moment.shallow_clone()));
-            named.push((format!("exp_avg_sq.{}", parameter.name), parameter.second_moment.shallow_clone()));
+            named.push((
+                format!("exp_avg.{}", parameter.name),
+                parameter.first_moment.shallow_clone(),
+            ));
+            named.push((
+                format!("exp_avg_sq.{}", parameter.name),
+                parameter.second_moment.shallow_clone(),
+            ));
         }
         named
     }
@@ -146,7 +157,11 @@ impl AdamW {
                 let key = format!("{prefix}.{}", parameter.name);
                 let value = saved.get(&key).ok_or_else(|| format!("missing tensor `{key}`"))?;
                 if value.size() != moment.size() {
-                    return Err(format!("tensor `{key}` has shape {:?}, expected {:?}", value.size(), moment.size()));
+                    return Err(format!(
+                        "tensor `{key}` has shape {:?}, expected {:?}",
+                        value.size(),
+                        moment.size()
+                    ));
                 }
                 moment.copy_(value);
             }
@@ -214,7 +229,10 @@ mod tests {
         let schedule = LinearSchedule::new(1.0, 0.25, 8);
         let rates: Vec<f64> = (0..8).map(|s| schedule.learning_rate(s)).collect();
         assert_eq!(schedule.warmup_steps, 2);
-        assert_eq!(rates, vec![0.5, 1.0, 1.0, 5.0 / 6.0, 4.0 / 6.0, 3.0 / 6.0, 2.0 / 6.0, 1.0 / 6.0]);
+        assert_eq!(
+            rates,
+            vec![0.5, 1.0, 1.0, 5.0 / 6.0, 4.0 / 6.0, 3.0 / 6.0, 2.0 / 6.0, 1.0 / 6.0]
+        );
     }
 
     #[test]
@@ -228,9 +246,16 @@ mod tests {
     #[test]
     fn adamw_step_matches_formula() {
         let vs = VarStore::new(tch::Device::Cpu);
-        let weight = vs.root().var_copy("w", &Tensor::from_slice(&[1.0f32, -2.0]).view([1, 2]));
+        let weight = vs
+            .root()
+            .var_copy("w", &Tensor::from_slice(&[1.0f32, -2.0]).view([1, 2]));
         let norm = vs.root().var_copy("norm", &Tensor::from_slice(&[3.0f32]));
-        let config = AdamWConfig { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.1 };
+        let config = AdamWConfig {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.1,
+        };
         let mut optimizer = AdamW::new(&vs, config);
 
         let loss = (&weight * &weight).sum(Kind::Float) + (&norm * 2.0).sum(Kind::Float);
@@ -250,7 +275,15 @@ mod tests {
     fn clip_scales_to_max_norm() {
         let vs = VarStore::new(tch::Device::Cpu);
         let weight = vs.root().var_copy("w", &Tensor::from_slice(&[3.0f32, 4.0]));
-        let mut optimizer = AdamW::new(&vs, AdamWConfig { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 });
+        let mut optimizer = AdamW::new(
+            &vs,
+            AdamWConfig {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.0,
+            },
+        );
         (&weight * &weight).sum(Kind::Float).backward();
 
         let norm = optimizer.clip_grad_norm(1.0);

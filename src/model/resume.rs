@@ -3,7 +3,7 @@
 //!
 //! Every folder is written under a temporary name beside its final place and
 //! renamed into place, so a crash never leaves a half-written folder under
-//! the final name. `out_dir/resume/` holds `model.safetensors` (parameters),
+//! the final name. `out_dir/resume/` contains `model.safetensors` (parameters),
 //! `optimizer.safetensors` (AdamW moments) and `state.json` ([`TrainState`]).
 //! The example order of an epoch is a pure function of (seed, epoch), so the
 //! step count stands in for the random-number state.
@@ -18,14 +18,14 @@ use super::optim::AdamW;
 use super::train::{CheckpointInfo, TrainOptions};
 use super::{LoadedModel, ModelError};
 
-/// Version of the resume-state layout; bump it when the layout changes.
+/// Version of the resume-state layout, bumped when the layout changes.
 const STATE_VERSION: u32 = 1;
 
 /// Progress of a fine-tune, as saved in `resume/state.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainState {
     pub version: u32,
-    /// Options of the run; a resumed run must use the same ones.
+    /// Options of the run, which a resumed run must repeat.
     pub options: TrainOptions,
     /// SHA-256 of the training pairs, so a resume with other data fails.
     pub examples_sha256: String,
@@ -61,7 +61,12 @@ pub fn checkpoint_dir(out_dir: &Path, epoch: usize) -> PathBuf {
 }
 
 /// Writes the resume state of `model` and `optimizer` at `state`.
-pub fn save_resume(out_dir: &Path, model: &LoadedModel, optimizer: &AdamW, state: &TrainState) -> Result<(), ModelError> {
+pub fn save_resume(
+    out_dir: &Path,
+    model: &LoadedModel,
+    optimizer: &AdamW,
+    state: &TrainState,
+) -> Result<(), ModelError> {
     write_dir_atomically(&resume_dir(out_dir), |dir| {
         model.vs.save(dir.join("model.safetensors"))?;
         let moments = optimizer.moments();
@@ -124,12 +129,15 @@ pub fn load_resume(
     let moments = Tensor::read_safetensors(&moments_path)?;
     optimizer
         .restore(moments, state.step)
-        .map_err(|message| ModelError::Format { path: moments_path, message })?;
+        .map_err(|message| ModelError::Format {
+            path: moments_path,
+            message,
+        })?;
     Ok(Some(state))
 }
 
-/// Options that change the computation must match; `save_every_steps` only
-/// changes how often state is written.
+/// Compares the options that change the computation. `save_every_steps`
+/// only changes how often state is written, so it may differ.
 fn same_run_options(saved: &TrainOptions, current: &TrainOptions) -> bool {
     let mut saved = saved.clone();
     saved.save_every_steps = current.save_every_steps;
@@ -145,10 +153,7 @@ pub fn save_checkpoint(out_dir: &Path, model: &LoadedModel, epoch: usize) -> Res
 
 /// Runs `write` on a fresh temporary folder beside `dir`, then renames it to
 /// `dir`, replacing any previous folder there.
-fn write_dir_atomically(
-    dir: &Path,
-    write: impl FnOnce(&Path) -> Result<(), ModelError>,
-) -> Result<(), ModelError> {
+fn write_dir_atomically(dir: &Path, write: impl FnOnce(&Path) -> Result<(), ModelError>) -> Result<(), ModelError> {
     let tmp = sibling(dir, "tmp");
     let old = sibling(dir, "old");
     let io = |path: &Path| {
@@ -177,6 +182,9 @@ fn write_dir_atomically(
 
 /// `parent/.NAME.SUFFIX`, on the same filesystem as `dir` so renames are atomic.
 fn sibling(dir: &Path, suffix: &str) -> PathBuf {
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     dir.with_file_name(format!(".{name}.{suffix}"))
 }

@@ -12,9 +12,10 @@
 //! differ in the last bits between batch shapes, because libtorch picks
 //! matmul kernels and reduction orders by shape. A draw or an argmax that
 //! falls within such a difference of a boundary could then flip. The tests
-//! check that greedy outputs for batch sizes 1 and 8 are identical, and that
-//! sampled outputs are identical under reordering of the requests, on a tiny
-//! random model in f32 on the CPU; they do not prove it for every model.
+//! check, on a tiny random model in f32 on the CPU, that greedy outputs for
+//! batch sizes 1 and 8 are identical and that sampled outputs are identical
+//! under reordering of the requests. That is evidence, not a proof for every
+//! model.
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
@@ -26,7 +27,7 @@ use super::{KvCache, LoadedModel, ModelError};
 #[derive(Debug, Clone)]
 pub struct SampleRequest {
     pub prompt: String,
-    /// Stable example id; with the seed and sample index it derives each
+    /// Stable example id. With the seed and sample index it derives each
     /// sequence's random stream.
     pub example_id: String,
 }
@@ -68,7 +69,10 @@ impl SampleOptions {
             return invalid("k must be at least 1".into());
         }
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
-            return invalid(format!("temperature must be a finite number >= 0, got {}", self.temperature));
+            return invalid(format!(
+                "temperature must be a finite number >= 0, got {}",
+                self.temperature
+            ));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
             return invalid(format!("top_p must be in (0, 1], got {}", self.top_p));
@@ -83,7 +87,7 @@ impl SampleOptions {
     }
 }
 
-/// Why generation of a sequence ended.
+/// Reason generation of a sequence ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
@@ -140,8 +144,8 @@ pub struct PromptTokens {
     pub example_id: String,
 }
 
-/// Generates from already tokenized prompts; [`sample`] tokenizes and calls
-/// this. Same contract as [`sample`].
+/// Generates from already tokenized prompts, with the contract of
+/// [`sample`], which tokenizes and calls this.
 pub fn generate(
     model: &LoadedModel,
     prompts: &[PromptTokens],
@@ -193,8 +197,8 @@ struct Row {
     next_position: i64,
 }
 
-/// Runs prefill and decoding for one batch of prompts; returns its samples
-/// ordered by request, then sample index.
+/// Runs prefill and decoding for one batch of prompts and returns its
+/// samples ordered by request, then sample index.
 fn generate_batch(
     model: &LoadedModel,
     prompts: &[PromptTokens],
@@ -295,9 +299,9 @@ fn select_token(logits: &[f32], options: &SampleOptions, rng: &mut rand_chacha::
     }
 }
 
-/// Input ids, position ids and key mask of left-padded prompts. Positions
-/// count from each row's first real token; padding gets position 0, token 0
-/// and a false key mask.
+/// Builds input ids, position ids and key mask of left-padded prompts.
+/// Positions count from each row's first real token. Padding gets position
+/// 0, token 0 and a false key mask.
 fn left_padded(prompts: &[PromptTokens], device: Device) -> (Tensor, Tensor, Tensor) {
     let width = prompts.iter().map(|p| p.ids.len()).max().unwrap_or(0);
     let rows = prompts.len() as i64;
@@ -330,10 +334,18 @@ fn last_logits(logits: &Tensor) -> Result<Tensor, ModelError> {
 /// Returns the completion text and the stop reason when `row` has finished.
 /// Stop strings are searched in the decoded completion, so a stop string
 /// split across tokens is found too.
-fn stop_check(model: &LoadedModel, row: &Row, options: &SampleOptions) -> Result<Option<(String, StopReason)>, ModelError> {
+fn stop_check(
+    model: &LoadedModel,
+    row: &Row,
+    options: &SampleOptions,
+) -> Result<Option<(String, StopReason)>, ModelError> {
     let last = *row.generated.last().expect("a token was just pushed");
     let is_eos = model.llama.config.eos_token_ids.contains(&i64::from(last));
-    let content = if is_eos { &row.generated[..row.generated.len() - 1] } else { &row.generated[..] };
+    let content = if is_eos {
+        &row.generated[..row.generated.len() - 1]
+    } else {
+        &row.generated[..]
+    };
     let text = decode(model, content)?;
 
     let first_stop = options.stop.iter().filter_map(|stop| text.find(stop.as_str())).min();

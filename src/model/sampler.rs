@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 /// reaches `top_p`, the rest of the vocabulary is never sorted.
 const NUCLEUS_CANDIDATES: usize = 1024;
 
-/// The random stream of one sequence, derived by SHA-256 from the run seed,
+/// Derives the random stream of one sequence by SHA-256 from the run seed,
 /// the example id and the sample index. Two sequences share a stream only if
 /// all three are equal, so results do not depend on request order.
 pub fn sequence_rng(seed: u64, example_id: &str, sample_index: usize) -> ChaCha20Rng {
@@ -27,7 +27,8 @@ pub fn sequence_rng(seed: u64, example_id: &str, sample_index: usize) -> ChaCha2
     ChaCha20Rng::from_seed(hasher.finalize().into())
 }
 
-/// Index of the largest logit; ties go to the lowest index, as in `torch.argmax`.
+/// Returns the index of the largest logit. Ties go to the lowest index, as
+/// in `torch.argmax`.
 /// Returns `None` when a logit is NaN or the slice is empty.
 pub fn argmax(logits: &[f32]) -> Option<usize> {
     let mut best: Option<(usize, f32)> = None;
@@ -93,7 +94,7 @@ fn nucleus(probs: &[f64], top_p: f64) -> Vec<usize> {
     let by_rank = |a: &usize, b: &usize| probs[*b].total_cmp(&probs[*a]).then(a.cmp(b));
     let mut ids: Vec<usize> = (0..probs.len()).collect();
 
-    // Rank only the head of the distribution when it already holds the
+    // Rank only the head of the distribution when it already contains the
     // nucleus. The order is total, so the head equals the first entries of
     // a full sort and the result is the same either way.
     if ids.len() > NUCLEUS_CANDIDATES {
@@ -139,7 +140,11 @@ mod tests {
             (&[0.25, 0.25, 0.25, 0.25], 0.5, &[0, 1]),
         ];
         for (probs, top_p, expected) in cases {
-            assert_eq!(nucleus(probs, *top_p), expected.to_vec(), "probs {probs:?}, top_p {top_p}");
+            assert_eq!(
+                nucleus(probs, *top_p),
+                expected.to_vec(),
+                "probs {probs:?}, top_p {top_p}"
+            );
         }
     }
 
@@ -147,7 +152,9 @@ mod tests {
     fn nucleus_head_equals_full_sort() {
         // A flat tail keeps the nucleus outside the head, a peaked one inside.
         for peak in [0.0f64, 20.0] {
-            let logits: Vec<f32> = (0..5000).map(|i| ((i * 7919 % 5000) as f64 / 500.0 + if i == 42 { peak } else { 0.0 }) as f32).collect();
+            let logits: Vec<f32> = (0..5000)
+                .map(|i| ((i * 7919 % 5000) as f64 / 500.0 + if i == 42 { peak } else { 0.0 }) as f32)
+                .collect();
             let probs = softmax(&logits, 1.0).unwrap();
             let mut full: Vec<usize> = (0..probs.len()).collect();
             full.sort_by(|a, b| probs[*b].total_cmp(&probs[*a]).then(a.cmp(b)));

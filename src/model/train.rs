@@ -52,17 +52,35 @@ impl TrainOptions {
     /// Checks the ranges that training relies on.
     pub fn validate(&self) -> Result<(), ModelError> {
         let checks = [
-            (self.learning_rate > 0.0 && self.learning_rate.is_finite(), "learning_rate must be a finite number > 0"),
+            (
+                self.learning_rate > 0.0 && self.learning_rate.is_finite(),
+                "learning_rate must be a finite number > 0",
+            ),
             (self.epochs >= 1, "epochs must be at least 1"),
             (self.batch_size >= 1, "batch_size must be at least 1"),
             (self.grad_accum >= 1, "grad_accum must be at least 1"),
-            ((0.0..=1.0).contains(&self.warmup_ratio), "warmup_ratio must be in [0, 1]"),
-            (self.weight_decay >= 0.0 && self.weight_decay.is_finite(), "weight_decay must be a finite number >= 0"),
+            (
+                (0.0..=1.0).contains(&self.warmup_ratio),
+                "warmup_ratio must be in [0, 1]",
+            ),
+            (
+                self.weight_decay >= 0.0 && self.weight_decay.is_finite(),
+                "weight_decay must be a finite number >= 0",
+            ),
             ((0.0..1.0).contains(&self.beta1), "beta1 must be in [0, 1)"),
             ((0.0..1.0).contains(&self.beta2), "beta2 must be in [0, 1)"),
-            (self.eps > 0.0 && self.eps.is_finite(), "eps must be a finite number > 0"),
-            (self.max_grad_norm >= 0.0 && self.max_grad_norm.is_finite(), "max_grad_norm must be a finite number >= 0"),
-            (self.save_every_steps != Some(0), "save_every_steps must be at least 1 when set"),
+            (
+                self.eps > 0.0 && self.eps.is_finite(),
+                "eps must be a finite number > 0",
+            ),
+            (
+                self.max_grad_norm >= 0.0 && self.max_grad_norm.is_finite(),
+                "max_grad_norm must be a finite number >= 0",
+            ),
+            (
+                self.save_every_steps != Some(0),
+                "save_every_steps must be at least 1 when set",
+            ),
         ];
         match checks.iter().find(|(ok, _)| !ok) {
             Some((_, message)) => Err(ModelError::InvalidOptions(format!("{message} ({self:?})"))),
@@ -111,7 +129,10 @@ impl TokenizedPair {
 /// token that straddles the boundary counts as prompt.
 pub fn tokenize_pair(model: &LoadedModel, prompt: &str, target: &str) -> Result<TokenizedPair, String> {
     let text = format!("{prompt}{target}");
-    let encoding = model.tokenizer.encode(text.as_str(), true).map_err(|e| format!("tokenizer failed: {e}"))?;
+    let encoding = model
+        .tokenizer
+        .encode(text.as_str(), true)
+        .map_err(|e| format!("tokenizer failed: {e}"))?;
     let ids: Vec<i64> = encoding.get_ids().iter().map(|&id| i64::from(id)).collect();
     let specials = encoding.get_special_tokens_mask();
 
@@ -127,7 +148,7 @@ pub fn tokenize_pair(model: &LoadedModel, prompt: &str, target: &str) -> Result<
 }
 
 /// Fine-tunes `model` in place and saves `out_dir/epoch-{E}/` at every epoch
-/// end, E counting from 1. If `out_dir` holds resume state from an
+/// end, E counting from 1. If `out_dir` contains resume state from an
 /// interrupted run, training continues from it. Returns when done, or with
 /// `ModelError::Interrupted` at the next step boundary after `stop` becomes
 /// true, after saving resume state.
@@ -156,7 +177,10 @@ pub fn finetune(
     };
     let mut optimizer = AdamW::new(&model.vs, adamw);
     let fresh = TrainState::new(options, examples_sha256(examples));
-    std::fs::create_dir_all(out_dir).map_err(|source| ModelError::Io { path: out_dir.into(), source })?;
+    std::fs::create_dir_all(out_dir).map_err(|source| ModelError::Io {
+        path: out_dir.into(),
+        source,
+    })?;
     let mut state = match load_resume(out_dir, model, &mut optimizer, &fresh)? {
         Some(state) => {
             tracing::info!(step = state.step, epochs_done = state.epochs_done, "resuming fine-tune");
@@ -183,7 +207,14 @@ pub fn finetune(
                 )));
             }
 
-            let loss = optimizer_step(model, &mut optimizer, &pairs, group, schedule.learning_rate(step), options.max_grad_norm)?;
+            let loss = optimizer_step(
+                model,
+                &mut optimizer,
+                &pairs,
+                group,
+                schedule.learning_rate(step),
+                options.max_grad_norm,
+            )?;
             state.step = step + 1;
             state.losses.push(loss);
             progress(TrainProgress {
@@ -257,8 +288,8 @@ pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
     order
 }
 
-/// One optimizer step over the batches of `group` (indices into `pairs`);
-/// returns the mean loss over their target tokens, in nats.
+/// Runs one optimizer step over the batches of `group` (indices into
+/// `pairs`) and returns the mean loss over their target tokens, in nats.
 pub fn optimizer_step(
     model: &mut LoadedModel,
     optimizer: &mut AdamW,
@@ -267,7 +298,11 @@ pub fn optimizer_step(
     learning_rate: f64,
     max_grad_norm: f64,
 ) -> Result<f64, ModelError> {
-    let step_tokens: usize = group.iter().flat_map(|batch| batch.iter()).map(|&i| pairs[i].target_tokens()).sum();
+    let step_tokens: usize = group
+        .iter()
+        .flat_map(|batch| batch.iter())
+        .map(|&i| pairs[i].target_tokens())
+        .sum();
 
     optimizer.zero_grad();
     let mut loss_sum = 0.0;
@@ -313,7 +348,9 @@ fn batch_loss_sum(model: &LoadedModel, batch: &[&TokenizedPair]) -> Result<Tenso
     let shape = [rows as i64, width as i64];
     let input_ids = Tensor::from_slice(&ids).view(shape).to_device(device);
     let key_mask = Tensor::from_slice(&mask).view(shape).to_device(device);
-    let positions = Tensor::arange(width as i64, (Kind::Int64, device)).view([1, width as i64]).expand(shape, false);
+    let positions = Tensor::arange(width as i64, (Kind::Int64, device))
+        .view([1, width as i64])
+        .expand(shape, false);
 
     let hidden = model.llama.hidden_states(&input_ids, &positions, &key_mask, None);
     let hidden_size = hidden.size()[2];

@@ -58,7 +58,10 @@ fn greedy_matches_uncached_forward() {
     let prompts: Vec<PromptTokens> = [vec![5i64, 9, 200, 31], vec![17], vec![1, 2, 3, 4, 5, 6, 7, 8, 9]]
         .into_iter()
         .enumerate()
-        .map(|(i, ids)| PromptTokens { ids, example_id: i.to_string() })
+        .map(|(i, ids)| PromptTokens {
+            ids,
+            example_id: i.to_string(),
+        })
         .collect();
 
     let mut options = greedy(12, 3);
@@ -109,14 +112,23 @@ fn sampled_same_under_reordering() {
     assert_eq!(b.len(), 24);
     for sample in &a {
         let mirrored = &b[(7 - sample.request_index) * 3 + sample.sample_index];
-        assert_eq!(sample.text, mirrored.text, "request {} sample {}", sample.request_index, sample.sample_index);
+        assert_eq!(
+            sample.text, mirrored.text,
+            "request {} sample {}",
+            sample.request_index, sample.sample_index
+        );
     }
 }
 
 #[test]
 fn sampled_samples_vary_with_seed() {
     let model = tiny_model(2, 0.5);
-    let mut options = SampleOptions { k: 4, max_new_tokens: 16, stop: vec![], ..SampleOptions::default() };
+    let mut options = SampleOptions {
+        k: 4,
+        max_new_tokens: 16,
+        stop: vec![],
+        ..SampleOptions::default()
+    };
     let first = texts(&run(&model, &requests(2), &options));
     let again = texts(&run(&model, &requests(2), &options));
     options.seed = 1;
@@ -130,7 +142,12 @@ fn sampled_samples_vary_with_seed() {
 #[test]
 fn results_ordered_by_request_then_sample() {
     let model = tiny_model(3, 0.5);
-    let options = SampleOptions { k: 3, max_new_tokens: 4, batch_size: 4, ..SampleOptions::default() };
+    let options = SampleOptions {
+        k: 3,
+        max_new_tokens: 4,
+        batch_size: 4,
+        ..SampleOptions::default()
+    };
     let mut finished = 0;
     let samples = sample(&model, &requests(5), &options, &mut |n| finished = n).unwrap();
 
@@ -203,12 +220,48 @@ fn invalid_options_rejected() {
     let base = SampleOptions::default();
     let cases = [
         ("k 0", SampleOptions { k: 0, ..base.clone() }),
-        ("negative temperature", SampleOptions { temperature: -0.1, ..base.clone() }),
-        ("NaN temperature", SampleOptions { temperature: f64::NAN, ..base.clone() }),
-        ("top_p 0", SampleOptions { top_p: 0.0, ..base.clone() }),
-        ("top_p above 1", SampleOptions { top_p: 1.5, ..base.clone() }),
-        ("batch 0", SampleOptions { batch_size: 0, ..base.clone() }),
-        ("empty stop", SampleOptions { stop: vec![String::new()], ..base.clone() }),
+        (
+            "negative temperature",
+            SampleOptions {
+                temperature: -0.1,
+                ..base.clone()
+            },
+        ),
+        (
+            "NaN temperature",
+            SampleOptions {
+                temperature: f64::NAN,
+                ..base.clone()
+            },
+        ),
+        (
+            "top_p 0",
+            SampleOptions {
+                top_p: 0.0,
+                ..base.clone()
+            },
+        ),
+        (
+            "top_p above 1",
+            SampleOptions {
+                top_p: 1.5,
+                ..base.clone()
+            },
+        ),
+        (
+            "batch 0",
+            SampleOptions {
+                batch_size: 0,
+                ..base.clone()
+            },
+        ),
+        (
+            "empty stop",
+            SampleOptions {
+                stop: vec![String::new()],
+                ..base.clone()
+            },
+        ),
     ];
     for (name, options) in cases {
         let result = sample(&model, &requests(1), &options, &mut |_| {});
@@ -219,7 +272,10 @@ fn invalid_options_rejected() {
 #[test]
 fn overlong_prompt_rejected() {
     let model = tiny_model(5, 0.5);
-    let long = vec![SampleRequest { prompt: "x".repeat(600), example_id: "long".into() }];
+    let long = vec![SampleRequest {
+        prompt: "x".repeat(600),
+        example_id: "long".into(),
+    }];
     let result = sample(&model, &long, &greedy(4, 1), &mut |_| {});
     assert!(matches!(result, Err(ModelError::InvalidInput { index: 0, .. })));
 }
@@ -267,12 +323,20 @@ fn greedy_matches_transformers() {
 
     let cases = expected["cases"].as_array().unwrap();
     let ids = |value: &serde_json::Value| -> Vec<i64> {
-        value.as_array().unwrap().iter().map(|id| id.as_i64().unwrap()).collect()
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_i64().unwrap())
+            .collect()
     };
     let prompts: Vec<PromptTokens> = cases
         .iter()
         .enumerate()
-        .map(|(i, case)| PromptTokens { ids: ids(&case["prompt"]), example_id: i.to_string() })
+        .map(|(i, case)| PromptTokens {
+            ids: ids(&case["prompt"]),
+            example_id: i.to_string(),
+        })
         .collect();
     let samples = generate(&model, &prompts, &greedy(20, 3), &mut |_| {}).unwrap();
 
@@ -294,10 +358,91 @@ fn greedy_matches_loader_fixtures() {
             ids: crate::model::ids_of(&expected["generate_prompt_ids"]),
             example_id: name.into(),
         };
-        let want: Vec<u32> = crate::model::ids_of(&expected["generate_new_ids"]).iter().map(|&id| id as u32).collect();
+        let want: Vec<u32> = crate::model::ids_of(&expected["generate_new_ids"])
+            .iter()
+            .map(|&id| id as u32)
+            .collect();
 
         let samples = generate(&model, &[prompt], &greedy(want.len(), 1), &mut |_| {}).unwrap();
 
         assert_eq!(samples[0].token_ids, want, "fixture {name}");
     }
+}
+
+#[test]
+fn sample_command_writes_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("train.jsonl");
+    let lines = [
+        r#"{"question": "Tom has 2 apples. How many?", "answer": "He has 2.\n#### 2"}"#,
+        r#"{"question": "What is 3 + 4?", "answer": "3 + 4 = 7\n#### 7"}"#,
+        r#"{"question": "Unused", "answer": "It is 0.\n#### 0"}"#,
+    ];
+    std::fs::write(&data, lines.join("\n") + "\n").unwrap();
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_premem"))
+        .args(["--quiet", "sample", "--format", "gsm8k", "--limit", "2", "--k", "2"])
+        .args(["--max-new-tokens", "4", "--seed", "5"])
+        .arg("--model")
+        .arg(crate::model::fixture_dir("tiny_llama_tied"))
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let rows: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let keys: Vec<(u64, u64)> = rows
+        .iter()
+        .map(|row| (row["index"].as_u64().unwrap(), row["sample"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(keys, [(0, 0), (0, 1), (1, 0), (1, 1)]);
+    for row in &rows {
+        assert!(row["id"].is_string(), "{row}");
+        assert!(row["text"].is_string(), "{row}");
+        assert!(row["tokens"].as_u64().unwrap() <= 4, "{row}");
+        assert!(row["stop_reason"].is_string(), "{row}");
+    }
+}
+
+#[test]
+fn sample_command_rejects_bad_top_p() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_premem"))
+        .args(["--quiet", "sample", "--format", "gsm8k", "--top-p", "2"])
+        .arg("--model")
+        .arg(crate::model::fixture_dir("tiny_llama_tied"))
+        .args(["--data", "unused.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("top_p"));
+}
+
+/// Greedy ids equal transformers' on SmolLM2 (see
+/// tests/fixtures/make_smollm2_greedy.py); skipped without the GGUF file.
+#[test]
+fn greedy_matches_transformers_smollm2() {
+    let text = std::fs::read_to_string(crate::helpers::repo_root().join("tests/fixtures/smollm2_greedy.json")).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
+
+    crate::model::with_smollm2(|model| {
+        for case in expected["cases"].as_array().unwrap() {
+            let prompt = PromptTokens {
+                ids: crate::model::ids_of(&case["prompt_ids"]),
+                example_id: "smollm2".into(),
+            };
+            let want: Vec<u32> = crate::model::ids_of(&case["greedy"])
+                .iter()
+                .map(|&id| id as u32)
+                .collect();
+
+            let samples = generate(model, &[prompt], &greedy(want.len(), 1), &mut |_| {}).unwrap();
+
+            assert_eq!(samples[0].token_ids, want, "prompt {}", case["prompt"]);
+        }
+    });
 }

@@ -70,11 +70,13 @@ pub fn byte_tokenizer() -> tokenizers::Tokenizer {
             "vocab": vocab, "merges": []
         }
     });
-    json.to_string().parse().expect("the byte-level tokenizer JSON is valid")
+    json.to_string()
+        .parse()
+        .expect("the byte-level tokenizer JSON is valid")
 }
 
-/// The tiny model with weights drawn uniformly from (-scale, scale) by a
-/// stream seeded with `seed` and each tensor's name. It avoids libtorch's
+/// Builds the tiny model with weights drawn uniformly from (-scale, scale) by
+/// a stream seeded with `seed` and each tensor's name. It avoids libtorch's
 /// global generator, so tests running in parallel build identical models.
 pub fn tiny_model(seed: u64, scale: f64) -> LoadedModel {
     let vs = nn::VarStore::new(Device::Cpu);
@@ -90,7 +92,9 @@ pub fn tiny_model(seed: u64, scale: f64) -> LoadedModel {
             let values: Vec<f32> = (0..tensor.numel())
                 .map(|_| (offset + rng.gen_range(-scale..scale)) as f32)
                 .collect();
-            let values = Tensor::from_slice(&values).view(tensor.size().as_slice()).to_kind(Kind::Float);
+            let values = Tensor::from_slice(&values)
+                .view(tensor.size().as_slice())
+                .to_kind(Kind::Float);
             tensor.shallow_clone().copy_(&values);
         }
     });
@@ -106,6 +110,7 @@ pub fn tiny_model(seed: u64, scale: f64) -> LoadedModel {
 
 /// FNV-1a, to mix a tensor name into a seed.
 fn fnv(text: &str) -> u64 {
-    text.bytes()
-        .fold(0xcbf29ce484222325u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3))
+    text.bytes().fold(0xcbf29ce484222325u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3)
+    })
 }

@@ -9,7 +9,7 @@ use tch::Tensor;
 
 use crate::tiny_model::tiny_model;
 
-/// Eight short pairs with a learnable pattern: the answer repeats the digit.
+/// Eight short pairs with a learnable pattern: the target repeats the digit.
 fn examples() -> Vec<TrainExample> {
     (0..8)
         .map(|i| TrainExample {
@@ -92,7 +92,11 @@ fn checkpoints_written_per_epoch() {
         assert_eq!(checkpoint.step, 2 * (index as u64 + 1));
         assert_eq!(checkpoint.dir, dir.path().join(format!("epoch-{}", index + 1)));
         for file in ["config.json", "model.safetensors", "tokenizer.json"] {
-            assert!(checkpoint.dir.join(file).is_file(), "{file} in {}", checkpoint.dir.display());
+            assert!(
+                checkpoint.dir.join(file).is_file(),
+                "{file} in {}",
+                checkpoint.dir.display()
+            );
         }
     }
     let mut names: Vec<String> = std::fs::read_dir(dir.path())
@@ -197,18 +201,99 @@ fn invalid_train_options_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let base = options(1, 2, 1);
     let cases = [
-        ("zero learning rate", TrainOptions { learning_rate: 0.0, ..base.clone() }),
-        ("zero epochs", TrainOptions { epochs: 0, ..base.clone() }),
-        ("zero batch", TrainOptions { batch_size: 0, ..base.clone() }),
-        ("zero accumulation", TrainOptions { grad_accum: 0, ..base.clone() }),
-        ("warmup above 1", TrainOptions { warmup_ratio: 1.5, ..base.clone() }),
-        ("beta1 of 1", TrainOptions { beta1: 1.0, ..base.clone() }),
-        ("negative clip", TrainOptions { max_grad_norm: -1.0, ..base.clone() }),
-        ("save every 0", TrainOptions { save_every_steps: Some(0), ..base.clone() }),
+        (
+            "zero learning rate",
+            TrainOptions {
+                learning_rate: 0.0,
+                ..base.clone()
+            },
+        ),
+        (
+            "zero epochs",
+            TrainOptions {
+                epochs: 0,
+                ..base.clone()
+            },
+        ),
+        (
+            "zero batch",
+            TrainOptions {
+                batch_size: 0,
+                ..base.clone()
+            },
+        ),
+        (
+            "zero accumulation",
+            TrainOptions {
+                grad_accum: 0,
+                ..base.clone()
+            },
+        ),
+        (
+            "warmup above 1",
+            TrainOptions {
+                warmup_ratio: 1.5,
+                ..base.clone()
+            },
+        ),
+        (
+            "beta1 of 1",
+            TrainOptions {
+                beta1: 1.0,
+                ..base.clone()
+            },
+        ),
+        (
+            "negative clip",
+            TrainOptions {
+                max_grad_norm: -1.0,
+                ..base.clone()
+            },
+        ),
+        (
+            "save every 0",
+            TrainOptions {
+                save_every_steps: Some(0),
+                ..base.clone()
+            },
+        ),
     ];
     for (name, options) in cases {
         let mut model = tiny_model(27, 0.1);
         let (_, result) = train(&mut model, &options, dir.path(), None);
-        assert!(matches!(result, Err(ModelError::InvalidOptions(_))), "{name}: {result:?}");
+        assert!(
+            matches!(result, Err(ModelError::InvalidOptions(_))),
+            "{name}: {result:?}"
+        );
     }
+}
+
+/// With `save_every_steps`, resume state is written between epoch ends too.
+#[test]
+fn resume_saved_every_n_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = tiny_model(28, 0.1);
+    let options = TrainOptions {
+        save_every_steps: Some(2),
+        ..options(1, 2, 1)
+    };
+    let state_path = dir.path().join("resume").join("state.json");
+    let mut saved_steps = Vec::new();
+
+    finetune(
+        &mut model,
+        &examples(),
+        &options,
+        dir.path(),
+        &mut |p| {
+            // The callback runs before the save of its own step.
+            let text = std::fs::read_to_string(&state_path).unwrap_or_default();
+            let state: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+            saved_steps.push((p.step, state["step"].as_u64()));
+        },
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+
+    assert_eq!(saved_steps, [(1, None), (2, None), (3, Some(2)), (4, Some(2))]);
 }
