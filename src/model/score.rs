@@ -97,9 +97,11 @@ fn tokenize(
 ) -> Result<Tokenized, ModelError> {
     let invalid = |message: String| ModelError::InvalidInput { index, message };
     let text = format!("{}{}", request.prompt, request.target);
+    // Special tokens (a BOS from the tokenizer's post-processor) are added as
+    // in fine-tuning and sampling, so the scored context is the trained one.
     let encoding = model
         .tokenizer
-        .encode(text.as_str(), false)
+        .encode(text.as_str(), true)
         .map_err(|e| ModelError::Tokenizer(format!("input {index}: {e}")))?;
 
     let boundary = request.prompt.len();
