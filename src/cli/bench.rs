@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::cli::sample::parse_precision;
+use crate::cli::dataset_args::parse_precision;
 use crate::data::{load_jsonl, Format, Templates};
 use crate::model::optim::{AdamW, AdamWConfig};
 use crate::model::sample::{sample, SampleOptions, SampleRequest};

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod analyze_dynamics;
 pub mod check;
+pub mod dataset_args;
 pub mod explain;
 pub mod gc;
 pub mod grade;

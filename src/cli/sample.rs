@@ -2,32 +2,18 @@
 //! JSON line per sample to stdout, with a progress bar on stderr.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Context;
 
 use crate::cli::InvalidInput;
-use crate::data::{load_jsonl, Format, Templates};
+use super::dataset_args::DatasetArgs;
+use crate::data::Templates;
 use crate::model::sample::{sample, SampleOptions, SampleRequest};
-use crate::model::{LoadedModel, Precision};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Model: a Hugging Face checkpoint folder or a .gguf file.
-    #[arg(long)]
-    pub model: PathBuf,
-
-    /// JSONL dataset to take prompts from.
-    #[arg(long)]
-    pub data: PathBuf,
-
-    /// Dataset layout: gsm8k or math.
-    #[arg(long, value_parser = parse_format)]
-    pub format: Format,
-
-    /// Use only the first N examples.
-    #[arg(long)]
-    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
 
     /// Samples per prompt.
     #[arg(long, default_value_t = 5)]
@@ -53,25 +39,6 @@ pub struct Args {
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
 
-    /// Numeric type of the forward pass: f32 or bf16.
-    #[arg(long, value_parser = parse_precision, default_value = "f32")]
-    pub precision: Precision,
-}
-
-pub fn parse_format(text: &str) -> Result<Format, String> {
-    match text {
-        "gsm8k" => Ok(Format::Gsm8k),
-        "math" => Ok(Format::Math),
-        other => Err(format!("unknown format `{other}`; expected gsm8k or math")),
-    }
-}
-
-pub fn parse_precision(text: &str) -> Result<Precision, String> {
-    match text {
-        "f32" => Ok(Precision::F32),
-        "bf16" => Ok(Precision::Bf16),
-        other => Err(format!("unknown precision `{other}`; expected f32 or bf16")),
-    }
 }
 
 /// One line of the output.
@@ -97,10 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     options.validate().map_err(|e| InvalidInput(e.to_string()))?;
 
-    let mut examples = load_jsonl(&args.data, args.format)?;
-    if let Some(limit) = args.limit {
-        examples.truncate(limit);
-    }
+    let examples = args.dataset.load_examples()?;
     let templates = Templates::default();
     let requests: Vec<SampleRequest> = examples
         .iter()
@@ -110,8 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         })
         .collect();
 
-    let model = LoadedModel::load(&args.model, args.precision)
-        .with_context(|| format!("loading model {}", args.model.display()))?;
+    let model = args.dataset.load_model()?;
     tracing::info!(prompts = requests.len(), k = options.k, "sampling");
 
     let bar = indicatif::ProgressBar::new((requests.len() * options.k) as u64);

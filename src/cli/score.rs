@@ -2,42 +2,19 @@
 //! on stdout (`index,id,target_tokens,nll_mean,perplexity`).
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 
 use anyhow::Context;
 
 use super::InvalidInput;
-use crate::data::{self, Format, Templates};
+use super::dataset_args::DatasetArgs;
+use crate::data::Templates;
 use crate::model::score::{self, ScoreOptions, ScoreRequest};
-use crate::model::{LoadedModel, ModelError, Precision};
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum PrecisionArg {
-    F32,
-    Bf16,
-}
+use crate::model::{LoadedModel, ModelError};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Model: a Hugging Face checkpoint folder or a .gguf file.
-    #[arg(long)]
-    pub model: PathBuf,
-
-    /// JSONL dataset to score.
-    #[arg(long)]
-    pub data: PathBuf,
-
-    /// Dataset layout.
-    #[arg(long)]
-    pub format: Format,
-
-    /// Score only the first N examples.
-    #[arg(long)]
-    pub limit: Option<usize>,
-
-    /// Numeric type of the forward pass.
-    #[arg(long, value_enum, default_value = "f32")]
-    pub precision: PrecisionArg,
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
 
     /// Maximum padded tokens (rows x longest row) per forward batch.
     #[arg(long, default_value_t = ScoreOptions::default().token_budget)]
@@ -45,19 +22,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut examples = data::load_jsonl(&args.data, args.format)?;
-    if let Some(limit) = args.limit {
-        examples.truncate(limit);
-    }
+    let examples = args.dataset.load_examples()?;
     if args.token_budget == 0 {
         return Err(InvalidInput("--token-budget must be at least 1".into()).into());
     }
 
-    let precision = match args.precision {
-        PrecisionArg::F32 => Precision::F32,
-        PrecisionArg::Bf16 => Precision::Bf16,
-    };
-    let model = LoadedModel::load(&args.model, precision)
+    let model = LoadedModel::load(&args.dataset.model, args.dataset.precision)
         .map_err(|e| InvalidInput(format!("cannot load model: {e}")))?;
 
     let templates = Templates::default();
