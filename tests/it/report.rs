@@ -115,6 +115,7 @@ fn input(dynamics: Dynamics) -> ReportInput {
         dynamics,
         analysis,
         creation_timestamp: 1_700_000_000,
+        robustness: None,
     }
 }
 
@@ -208,6 +209,7 @@ fn reference_report_renders() {
         examples: Vec::new(),
         provenance: Vec::new(),
         creation_timestamp: 0,
+        robustness: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let pdf = render(&input, dir.path()).unwrap();
