@@ -11,6 +11,7 @@ mod model;
 mod pipeline;
 mod report;
 mod robustness;
+mod robustness_plan;
 mod sample;
 mod synth;
 mod tiny_model;
