@@ -93,7 +93,7 @@ fn parse_checkpoint(label: &str, epochs: usize) -> Option<usize> {
     (1..=epochs).contains(&epoch).then_some(epoch)
 }
 
-/// A file-name-safe name such as `prefix-first` or `typos-0.1`.
+/// Returns a file-name-safe name such as `prefix-first` or `typos-0.1`.
 pub fn default_name(perturbation: &Perturbation) -> String {
     match perturbation {
         Perturbation::AnswerPrefix { text } => {

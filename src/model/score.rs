@@ -126,10 +126,10 @@ fn tokenize(
 }
 
 /// A target scored without a prompt, as the denominator of IFD (NLL of
-/// the solution alone). No BOS token is added, as for prompted requests,
-/// so the first target token has no context: it serves as context and the
-/// mean NLL covers the target's tokens from the second on, as a causal
-/// language-model loss on the text alone does.
+/// the solution alone). No BOS token is added, as for prompted requests.
+/// The first target token therefore has no context, so it serves as
+/// context and the mean NLL covers the tokens from the second on. A causal
+/// language-model loss on the text alone does the same.
 fn tokenize_alone(
     index: usize,
     request: &ScoreRequest,

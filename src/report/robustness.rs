@@ -19,7 +19,7 @@ const FONT: &str = "Libertinus Serif";
 /// Rows of the most-fragile table per perturbation.
 pub const FRAGILE_ROWS: usize = 8;
 
-/// What the robustness stages measured, joined with PM from the analysis.
+/// Measurements of the robustness stages, joined with PM from the analysis.
 #[derive(Debug, Clone)]
 pub struct RobustnessInput {
     pub run: String,
@@ -138,7 +138,7 @@ pub fn render(
     })
 }
 
-/// Quotes a CSV field when it holds a comma, quote or line break.
+/// Quotes a CSV field when it contains a comma, quote or line break.
 fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n']) {
         format!("\"{}\"", text.replace('"', "\"\""))

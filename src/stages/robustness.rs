@@ -90,7 +90,7 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
     write_accuracy(&context.out_dir.join("accuracy.csv"), &train, &outcomes)
 }
 
-/// The prompt of `example` with the perturbation applied: typos go into
+/// Returns the prompt of `example` with the perturbation applied: typos go into
 /// the question before the template is filled, an answer prefix after it.
 pub fn perturbed_prompt(
     templates: &crate::data::Templates,
@@ -115,7 +115,7 @@ pub fn perturbed_prompt(
     }
 }
 
-/// (id, sample index, outcome) of every sample, graded on the text the
+/// Grades every sample into (id, sample index, outcome), graded on the text the
 /// perturbation implies (see [`checks::text_for_grading`]).
 fn grade_all(
     format: Format,
@@ -162,8 +162,8 @@ fn write_outcomes(path: &Path, outcomes: &[(String, usize, Outcome)]) -> Result<
     writer.flush().map_err(StageError::write(path))
 }
 
-/// One row per training example in prepared order: the fraction of its
-/// samples graded correct.
+/// Writes one row per training example in prepared order: the fraction
+/// of its samples graded correct.
 fn write_accuracy(
     path: &Path,
     examples: &[PreparedExample],
