@@ -125,12 +125,12 @@ Values are at each run's last checkpoint; accuracies are fractions of correct sa
     #if p.fragile.len() == 0 [
       No example lost accuracy under this perturbation.
     ] else [
+      The examples whose accuracy dropped most under this perturbation (accuracies are fractions of correct samples):
       #table(
         columns: (auto, auto, auto, auto, auto, 1fr),
         align: (left, right, right, right, right, left),
         ..rows(("Id", "PM", "Acc.", "Perturbed", "Drop", "Question"), p.fragile),
       )
-      The examples whose accuracy dropped most under this perturbation.
     ]
   ]
 ]
