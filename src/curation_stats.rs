@@ -58,7 +58,8 @@ pub fn seed_stats(
         let missing = || CurationError::MissingStats {
             seed_id: series.id.clone(),
         };
-        let pm = pm_series(&series.accuracy, &series.perplexity, threshold)[last].ok_or_else(missing)?;
+        let pm =
+            pm_series(&series.accuracy, &series.perplexity, threshold)[last].ok_or_else(missing)?;
         let record = final_records.get(series.id.as_str()).ok_or_else(missing)?;
         let scores = ifd.get(&series.id).ok_or_else(missing)?;
         let ifd_value = scores.ratio().ok_or_else(|| CurationError::InvalidStats {
@@ -124,7 +125,13 @@ mod tests {
         TrainRecord {
             id: id.to_string(),
             outcomes: (0..4)
-                .map(|k| if k < correct { Outcome::Correct } else { Outcome::Wrong })
+                .map(|k| {
+                    if k < correct {
+                        Outcome::Correct
+                    } else {
+                        Outcome::Wrong
+                    }
+                })
                 .collect(),
             perplexity,
             nll_mean: Some(perplexity.ln()),
@@ -190,7 +197,10 @@ mod tests {
     #[test]
     fn seed_stats_reject_zero_denominator() {
         let error = seed_stats(&run(), 1.1, &ifd(&[("a", 0.5, 0.0), ("b", 1.0, 1.0)])).unwrap_err();
-        assert!(matches!(error, CurationError::InvalidStats { field: "ifd", .. }), "{error}");
+        assert!(
+            matches!(error, CurationError::InvalidStats { field: "ifd", .. }),
+            "{error}"
+        );
     }
 
     #[test]

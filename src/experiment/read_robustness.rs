@@ -29,7 +29,9 @@ pub(super) fn read_robustness(
             P,
             "no `[robustness]` table when `[import]` is set",
             "`[robustness]`",
-            Some("the check samples from premem's own checkpoints; remove one of the tables".into()),
+            Some(
+                "the check samples from premem's own checkpoints; remove one of the tables".into(),
+            ),
         ));
     };
     let table = reader.table(node, P)?;
@@ -113,9 +115,15 @@ fn read_perturbations(
     list: &Node,
 ) -> Result<Vec<NamedPerturbation>, ExperimentError> {
     let path = "robustness.perturbations";
-    reader.locations.insert(path.to_string(), list.location.clone());
+    reader
+        .locations
+        .insert(path.to_string(), list.location.clone());
     let NodeKind::Array(items) = &list.kind else {
-        return Err(reader.wrong_type(list, path, "an array of tables (`[[robustness.perturbations]]`)"));
+        return Err(reader.wrong_type(
+            list,
+            path,
+            "an array of tables (`[[robustness.perturbations]]`)",
+        ));
     };
     if items.is_empty() {
         return Err(ExperimentError::invalid(
@@ -143,7 +151,13 @@ fn read_perturbations(
             "typos" => {
                 reader.reject_unknown(table, path, &["kind", "rate", "seed", "name"])?;
                 Perturbation::Typos {
-                    rate: reader.required_float(table, path, "rate", Range::open_closed(0.0, 1.0), item)?,
+                    rate: reader.required_float(
+                        table,
+                        path,
+                        "rate",
+                        Range::open_closed(0.0, 1.0),
+                        item,
+                    )?,
                 }
             }
             other => {

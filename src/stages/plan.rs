@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::cache::{DigestMemo, Manifest, Value};
-use crate::experiment::{
-    Experiment, RobustnessConfig, Roots, RunConfig, Source, TrainingConfig,
-};
+use crate::experiment::{Experiment, RobustnessConfig, Roots, RunConfig, Source, TrainingConfig};
 
 use super::{StageError, StageKind};
 
@@ -259,31 +257,33 @@ impl Plan {
         let mut stages = Vec::new();
         for (index, named) in robustness.perturbations.iter().enumerate() {
             let perturbation = serde_json::to_string(&named.perturbation).unwrap_or_default();
-            stages.push(self.push(
-                format!("robustness {run_name} {label} {}", named.name),
-                StageKind::Robustness,
-                Job::Robustness {
-                    perturbation: index,
-                },
-                Manifest::new(
-                    StageKind::Robustness.name(),
-                    StageKind::Robustness.version(),
-                )
-                .param("checkpoint", label.as_str())
-                .param("perturbation", perturbation.as_str())
-                .param("perturbation_seed", named.seed)
-                .param("precision", precision_name(training))
-                .param("prompt_template", self.experiment.templates.prompt.as_str())
-                .param("k", robustness.k)
-                .param("temperature", sampling.temperature)
-                .param("top_p", sampling.top_p)
-                .param("max_new_tokens", sampling.max_new_tokens)
-                .param("stop", Value::List(stop.clone()))
-                .param("seed", sampling.seed)
-                .param("batch_size", sampling.batch_size)
-                .param("grader", self.experiment.data.format.name()),
-                vec![prepare, fine_tune],
-            ));
+            stages.push(
+                self.push(
+                    format!("robustness {run_name} {label} {}", named.name),
+                    StageKind::Robustness,
+                    Job::Robustness {
+                        perturbation: index,
+                    },
+                    Manifest::new(
+                        StageKind::Robustness.name(),
+                        StageKind::Robustness.version(),
+                    )
+                    .param("checkpoint", label.as_str())
+                    .param("perturbation", perturbation.as_str())
+                    .param("perturbation_seed", named.seed)
+                    .param("precision", precision_name(training))
+                    .param("prompt_template", self.experiment.templates.prompt.as_str())
+                    .param("k", robustness.k)
+                    .param("temperature", sampling.temperature)
+                    .param("top_p", sampling.top_p)
+                    .param("max_new_tokens", sampling.max_new_tokens)
+                    .param("stop", Value::List(stop.clone()))
+                    .param("seed", sampling.seed)
+                    .param("batch_size", sampling.batch_size)
+                    .param("grader", self.experiment.data.format.name()),
+                    vec![prepare, fine_tune],
+                ),
+            );
         }
         stages
     }

@@ -7,16 +7,16 @@ use std::collections::HashMap;
 
 use crate::analysis::pm::{example_series, pm_series};
 use crate::analysis::{Analysis, Dynamics};
-use crate::report::robustness::{ExampleAccuracy, PerturbedAccuracy, RobustnessInput};
 use crate::experiment::{Experiment, Source};
+use crate::report::robustness::{ExampleAccuracy, PerturbedAccuracy, RobustnessInput};
 use crate::report::{self, ExampleText, ReportInput};
 
 use super::analyze::{read_dynamics, read_json};
 use super::pipeline::StageContext;
 use super::plan::{Job, Split};
-use super::robustness::read_accuracy;
 use super::prepare::read_prepared;
 use super::provenance::provenance_rows;
+use super::robustness::read_accuracy;
 use super::{StageError, StageKind};
 
 pub fn run(context: &StageContext) -> Result<(), StageError> {

@@ -19,11 +19,11 @@ use crate::model::sample::{self, SampleOptions, SampleRequest};
 use crate::model::LoadedModel;
 use crate::robustness::{self as checks, Perturbation};
 
+use super::pipeline::StageContext;
 use super::plan::{Job, Split};
 use super::prepare::{read_prepared, PreparedExample};
 use super::sample::SampleRecord;
 use super::{progress, StageError, StageKind};
-use super::pipeline::StageContext;
 
 pub fn run(context: &StageContext) -> Result<(), StageError> {
     let plan = context.plan;
@@ -85,7 +85,12 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
         .collect();
     write_samples(&context.out_dir.join("samples.jsonl"), &records)?;
 
-    let outcomes = grade_all(plan.experiment.data.format, &named.perturbation, &train, &records);
+    let outcomes = grade_all(
+        plan.experiment.data.format,
+        &named.perturbation,
+        &train,
+        &records,
+    );
     write_outcomes(&context.out_dir.join("outcomes.csv"), &outcomes)?;
     write_accuracy(&context.out_dir.join("accuracy.csv"), &train, &outcomes)
 }
@@ -98,12 +103,19 @@ pub fn perturbed_prompt(
     example: &PreparedExample,
 ) -> String {
     match &named.perturbation {
-        Perturbation::AnswerPrefix { .. } => {
-            checks::apply(&named.perturbation, &example.prompt, &example.id, named.seed)
-        }
+        Perturbation::AnswerPrefix { .. } => checks::apply(
+            &named.perturbation,
+            &example.prompt,
+            &example.id,
+            named.seed,
+        ),
         Perturbation::Typos { .. } => {
-            let question =
-                checks::apply(&named.perturbation, &example.question, &example.id, named.seed);
+            let question = checks::apply(
+                &named.perturbation,
+                &example.question,
+                &example.id,
+                named.seed,
+            );
             templates.prompt(&Example {
                 id: example.id.clone(),
                 line: example.line,
@@ -181,7 +193,9 @@ fn write_accuracy(
     };
     row(&["id", "accuracy"])?;
     for example in examples {
-        let graded = by_id.get(example.id.as_str()).map_or(&[][..], Vec::as_slice);
+        let graded = by_id
+            .get(example.id.as_str())
+            .map_or(&[][..], Vec::as_slice);
         let accuracy = crate::analysis::dynamics::accuracy(graded);
         row(&[&example.id, &accuracy.to_string()])?;
     }

@@ -68,7 +68,11 @@ fn robustness_defaults_two_prefixes() {
     assert_eq!(config.run, 0);
     assert_eq!(config.epoch, 2);
     assert_eq!(config.k, 4);
-    let kinds: Vec<Perturbation> = config.perturbations.into_iter().map(|p| p.perturbation).collect();
+    let kinds: Vec<Perturbation> = config
+        .perturbations
+        .into_iter()
+        .map(|p| p.perturbation)
+        .collect();
     assert_eq!(kinds, Perturbation::default_prefixes());
 }
 
@@ -77,15 +81,34 @@ fn robustness_bad_values_name_key() {
     let fixture = Fixture::new(20);
     // (replaced text, replacement, key named in the error)
     let cases = [
-        ("run = \"lr1e-4_ep2_frac1_seed0\"", "run = \"nope\"", "robustness.run"),
-        ("checkpoint = \"epoch-1\"", "checkpoint = \"epoch-3\"", "robustness.checkpoint"),
-        ("kind = \"typos\"", "kind = \"shout\"", "robustness.perturbations.kind"),
+        (
+            "run = \"lr1e-4_ep2_frac1_seed0\"",
+            "run = \"nope\"",
+            "robustness.run",
+        ),
+        (
+            "checkpoint = \"epoch-1\"",
+            "checkpoint = \"epoch-3\"",
+            "robustness.checkpoint",
+        ),
+        (
+            "kind = \"typos\"",
+            "kind = \"shout\"",
+            "robustness.perturbations.kind",
+        ),
         ("rate = 0.1", "rate = 1.5", "robustness.perturbations.rate"),
         ("k = 3", "k = 0", "robustness.k"),
-        ("rate = 0.1\nseed = 0", "rate = 0.1\nname = \"prefix-first\"", "robustness.perturbations.name"),
+        (
+            "rate = 0.1\nseed = 0",
+            "rate = 0.1\nname = \"prefix-first\"",
+            "robustness.perturbations.name",
+        ),
     ];
     for (original, replacement, key) in cases {
-        let text = format!("{BASE_EXPERIMENT}{}", TWO_PERTURBATIONS.replace(original, replacement));
+        let text = format!(
+            "{BASE_EXPERIMENT}{}",
+            TWO_PERTURBATIONS.replace(original, replacement)
+        );
         let message = load_error(&fixture, &text);
         assert!(message.contains(key), "{replacement}: {message}");
     }
@@ -94,7 +117,11 @@ fn robustness_bad_values_name_key() {
 #[test]
 fn robustness_stages_read_chosen_checkpoint() {
     let fixture = Fixture::new(20);
-    let plan = plan_of(&fixture, "r.toml", &format!("{BASE_EXPERIMENT}{TWO_PERTURBATIONS}"));
+    let plan = plan_of(
+        &fixture,
+        "r.toml",
+        &format!("{BASE_EXPERIMENT}{TWO_PERTURBATIONS}"),
+    );
     let ids: Vec<&str> = plan
         .stages
         .iter()
@@ -109,30 +136,58 @@ fn robustness_stages_read_chosen_checkpoint() {
         ]
     );
     let report = plan.stages.last().unwrap();
-    let upstream_kinds: Vec<StageKind> = report.upstream.iter().map(|&i| plan.stages[i].kind).collect();
-    assert_eq!(upstream_kinds.iter().filter(|k| **k == StageKind::Robustness).count(), 2);
+    let upstream_kinds: Vec<StageKind> = report
+        .upstream
+        .iter()
+        .map(|&i| plan.stages[i].kind)
+        .collect();
+    assert_eq!(
+        upstream_kinds
+            .iter()
+            .filter(|k| **k == StageKind::Robustness)
+            .count(),
+        2
+    );
 }
 
 #[test]
 fn perturbation_change_reruns_only_it() {
     let fixture = Fixture::new(20);
-    let before = keys(&plan_of(&fixture, "a.toml", &format!("{BASE_EXPERIMENT}{TWO_PERTURBATIONS}")));
+    let before = keys(&plan_of(
+        &fixture,
+        "a.toml",
+        &format!("{BASE_EXPERIMENT}{TWO_PERTURBATIONS}"),
+    ));
     let changed = TWO_PERTURBATIONS.replace("seed = 0", "seed = 5");
-    let after = keys(&plan_of(&fixture, "b.toml", &format!("{BASE_EXPERIMENT}{changed}")));
+    let after = keys(&plan_of(
+        &fixture,
+        "b.toml",
+        &format!("{BASE_EXPERIMENT}{changed}"),
+    ));
 
     let differing: Vec<&str> = before
         .iter()
         .filter(|(id, key)| after.get(*id) != Some(key))
         .map(|(id, _)| id.as_str())
         .collect();
-    assert_eq!(differing, ["report", "robustness lr1e-4_ep2_frac1_seed0 epoch-1 typos-0.1"]);
+    assert_eq!(
+        differing,
+        [
+            "report",
+            "robustness lr1e-4_ep2_frac1_seed0 epoch-1 typos-0.1"
+        ]
+    );
 }
 
 #[test]
 fn no_robustness_keeps_report_key() {
     let fixture = Fixture::new(20);
     let plain = keys(&plan_of(&fixture, "a.toml", BASE_EXPERIMENT));
-    let with = keys(&plan_of(&fixture, "b.toml", &format!("{BASE_EXPERIMENT}{TWO_PERTURBATIONS}")));
+    let with = keys(&plan_of(
+        &fixture,
+        "b.toml",
+        &format!("{BASE_EXPERIMENT}{TWO_PERTURBATIONS}"),
+    ));
     assert_ne!(plain["report"], with["report"]);
     assert_eq!(plain["analyze"], with["analyze"]);
     assert_eq!(plain.len() + 2, with.len());
