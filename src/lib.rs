@@ -13,5 +13,6 @@ pub mod model;
 pub mod report;
 pub mod robustness;
 pub mod curation;
+pub mod curation_stats;
 pub mod synth;
 pub mod stages;

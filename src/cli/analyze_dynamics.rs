@@ -54,6 +54,7 @@ fn report_input(args: &Args, dynamics: analysis::Dynamics, analysis: Analysis) -
         examples,
         provenance,
         creation_timestamp: REPORT_TIMESTAMP,
+        robustness: None,
     })
 }
 

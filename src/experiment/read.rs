@@ -31,6 +31,7 @@ pub fn read_experiment(path: &std::path::Path, root: &Node) -> Result<Experiment
         "analysis",
         "report",
         "import",
+        "robustness",
     ];
     reader.reject_unknown(table, "", &top_keys)?;
 
@@ -84,6 +85,7 @@ pub fn read_experiment(path: &std::path::Path, root: &Node) -> Result<Experiment
     let scoring = read_scoring(&mut reader, table, data.format)?;
     let analysis = read_analysis(&mut reader, table, scoring.threshold)?;
     let report = read_report(&mut reader, table)?;
+    let robustness = super::read_robustness::read_robustness(&mut reader, table, &source)?;
 
     Ok(Experiment {
         name,
@@ -95,6 +97,7 @@ pub fn read_experiment(path: &std::path::Path, root: &Node) -> Result<Experiment
         scoring,
         analysis,
         report,
+        robustness,
         locations: reader.locations,
     })
 }

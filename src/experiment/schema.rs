@@ -30,6 +30,8 @@ pub struct Experiment {
     pub scoring: ScoringConfig,
     pub analysis: AnalysisConfig,
     pub report: ReportConfig,
+    /// The robustness check (`[robustness]`); only for training experiments.
+    pub robustness: Option<RobustnessConfig>,
     /// Position of every key that was set, by dotted key path, so that
     /// checks against the data can point at the key.
     pub locations: BTreeMap<String, Location>,
@@ -168,4 +170,27 @@ pub struct AnalysisConfig {
 pub struct ReportConfig {
     /// Rows of the "memorized, not learned" example table.
     pub examples: usize,
+}
+
+/// Robustness check of one checkpoint (`[robustness]`): k samples per
+/// training query under each perturbation of the prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RobustnessConfig {
+    /// Index into `TrainingConfig::runs` of the run whose checkpoint is
+    /// checked.
+    pub run: usize,
+    /// Epoch of the checked checkpoint, from 1.
+    pub epoch: usize,
+    /// Samples per training query and perturbation.
+    pub k: usize,
+    pub perturbations: Vec<NamedPerturbation>,
+}
+
+/// One perturbation with its name (unique in the experiment, used in stage
+/// ids, file names and the report) and the seed of its random draws.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedPerturbation {
+    pub name: String,
+    pub perturbation: crate::robustness::Perturbation,
+    pub seed: u64,
 }

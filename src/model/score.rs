@@ -51,7 +51,10 @@ struct Tokenized {
 ///
 /// Prompt and target are tokenized as one text. The target starts at the
 /// first token whose start offset is at or after the prompt's byte length,
-/// so a token that spans the boundary counts as prompt. Requests are sorted
+/// so a token that spans the boundary counts as prompt. With an empty
+/// prompt the target's first token is the context and the NLL covers the
+/// rest (see `tokenize_alone`), so `target_tokens` is one less than the
+/// target's token count. Requests are sorted
 /// by length and packed into right-padded batches of at most
 /// `options.token_budget` tokens (rows x longest row). A single request
 /// longer than the budget runs alone.
@@ -106,22 +109,17 @@ fn tokenize(
 
     let boundary = request.prompt.len();
     let offsets = encoding.get_offsets();
-    let target_start = offsets
-        .iter()
-        .position(|&(start, _)| start >= boundary)
-        .unwrap_or(offsets.len());
     let ids: Vec<i64> = encoding.get_ids().iter().map(|&id| id as i64).collect();
+    if request.prompt.is_empty() {
+        return tokenize_alone(index, request, ids, max_positions);
+    }
+    let target_start = offsets.iter().position(|&(start, _)| start >= boundary).unwrap_or(offsets.len());
 
     if target_start == ids.len() {
         return Err(invalid(format!(
             "the target {:?} has no tokens of its own after joint tokenization with the prompt",
             request.target
         )));
-    }
-    if target_start == 0 {
-        return Err(invalid(
-            "the prompt is empty, so the first target token has no context to score it from".into(),
-        ));
     }
     if ids.len() > max_positions {
         return Err(invalid(format!(
@@ -130,6 +128,34 @@ fn tokenize(
         )));
     }
     Ok(Tokenized { ids, target_start })
+}
+
+/// A target scored without a prompt, as the denominator of IFD (NLL of
+/// the solution alone). The first token (a BOS token where the tokenizer
+/// adds one, else the target's first token) has no context, so it serves
+/// as context and the mean NLL covers the tokens from the second on. A
+/// causal language-model loss on the text alone does the same.
+fn tokenize_alone(
+    index: usize,
+    request: &ScoreRequest,
+    ids: Vec<i64>,
+    max_positions: usize,
+) -> Result<Tokenized, ModelError> {
+    let invalid = |message: String| ModelError::InvalidInput { index, message };
+    if ids.len() < 2 {
+        return Err(invalid(format!(
+            "the prompt is empty and the target {:?} has {} token(s); scoring a target alone needs at least two, because its first token has no context",
+            request.target,
+            ids.len()
+        )));
+    }
+    if ids.len() > max_positions {
+        return Err(invalid(format!(
+            "the target is {} tokens, more than the model's max_position_embeddings {max_positions}",
+            ids.len()
+        )));
+    }
+    Ok(Tokenized { ids, target_start: 1 })
 }
 
 /// Splits `order` (sorted by decreasing length) into batches whose padded

@@ -30,6 +30,8 @@ pub struct ReportData {
     pub gaps_note: String,
     pub gaps: Vec<Vec<String>>,
     pub provenance: Vec<(String, String)>,
+    /// The robustness section; `null` in `report.json` hides it.
+    pub robustness: Option<super::robustness::RobustnessData>,
 }
 
 #[derive(Debug, Serialize)]

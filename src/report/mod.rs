@@ -8,6 +8,7 @@
 
 pub mod content;
 pub mod figures;
+pub mod robustness;
 pub mod typst;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,9 @@ pub struct ReportInput {
     /// Unix seconds written into the PDF, derived from the inputs so that
     /// the same inputs give the same PDF.
     pub creation_timestamp: i64,
+    /// Accuracy under prompt perturbations, when the experiment has
+    /// `[robustness]`.
+    pub robustness: Option<robustness::RobustnessInput>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +131,10 @@ pub fn render(input: &ReportInput, out_dir: &Path) -> Result<PathBuf, ReportErro
         Some(_) => String::new(),
         None => "No least-squares line is drawn at the top because it is undefined for these points.".to_string(),
     };
+    let robustness = match &input.robustness {
+        Some(robustness) => Some(robustness::render(robustness, &input.examples, out_dir)?),
+        None => None,
+    };
     let data = content::ReportData {
         title: input.title.clone(),
         name: input.name.clone(),
@@ -143,6 +151,7 @@ pub fn render(input: &ReportInput, out_dir: &Path) -> Result<PathBuf, ReportErro
         gaps_note: content::gaps_note(gaps.len()),
         gaps,
         provenance,
+        robustness,
     };
 
     let json = serde_json::to_string_pretty(&data).map_err(|error| ReportError::Io {

@@ -110,6 +110,31 @@ Values are at each run's last checkpoint; accuracies are fractions of correct sa
   ..rows(("Run", "Checkpoint", "Id", "Train acc.", "PM", "Question"), data.gaps),
 )
 
+#if data.robustness != none [
+  #let rb = data.robustness
+  #pagebreak()
+  = Robustness to prompt perturbations
+  Run #mono(rb.run) at checkpoint #mono(rb.checkpoint): every training query was sampled again with its prompt perturbed, and the samples were graded as in the sweep. If PM measures learning rather than recall, examples with high PM should keep their accuracy under a perturbation, and PM should correlate with perturbed accuracy.
+
+  #for p in rb.perturbations [
+    == Perturbation #mono(p.label)
+    #figure(
+      image(p.figure, width: 85%),
+      caption: [Accuracy under perturbation #mono(p.label) against PM, over #p.examples training examples in PM bins of 0.2: boxes span the quartiles with the median drawn inside, whiskers reach the extremes, and the red line joins the bin means. The grey line joins the bin means without the perturbation. Spearman correlation between PM and perturbed accuracy: #p.spearman.],
+    )
+    #if p.fragile.len() == 0 [
+      No example lost accuracy under this perturbation.
+    ] else [
+      The examples whose accuracy dropped most under this perturbation (accuracies are fractions of correct samples):
+      #table(
+        columns: (auto, auto, auto, auto, auto, 1fr),
+        align: (left, right, right, right, right, left),
+        ..rows(("Id", "PM", "Acc.", "Perturbed", "Drop", "Question"), p.fragile),
+      )
+    ]
+  ]
+]
+
 #pagebreak()
 = Provenance
 #table(

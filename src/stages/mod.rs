@@ -18,6 +18,7 @@ mod prepare;
 mod progress;
 mod provenance;
 mod report;
+mod robustness;
 mod sample;
 mod score;
 
@@ -37,17 +38,20 @@ pub enum StageKind {
     Import,
     Sample,
     Score,
+    /// Samples under perturbed prompts at one checkpoint (`[robustness]`).
+    Robustness,
     Analyze,
     Report,
 }
 
 impl StageKind {
-    pub const ALL: [StageKind; 7] = [
+    pub const ALL: [StageKind; 8] = [
         StageKind::PrepareData,
         StageKind::FineTune,
         StageKind::Import,
         StageKind::Sample,
         StageKind::Score,
+        StageKind::Robustness,
         StageKind::Analyze,
         StageKind::Report,
     ];
@@ -60,6 +64,7 @@ impl StageKind {
             StageKind::Import => "import",
             StageKind::Sample => "sample",
             StageKind::Score => "score",
+            StageKind::Robustness => "robustness",
             StageKind::Analyze => "analyze",
             StageKind::Report => "report",
         }
@@ -74,6 +79,7 @@ impl StageKind {
             StageKind::Import => 1,
             StageKind::Sample => 1,
             StageKind::Score => 1,
+            StageKind::Robustness => 1,
             StageKind::Analyze => 1,
             StageKind::Report => 1,
         }

@@ -10,7 +10,9 @@ use std::time::Instant;
 use crate::cache::{BuildOutcome, Cache, DigestMemo};
 
 use super::plan::{Job, Plan, PlannedStage, Split};
-use super::{analyze, finetune, import, prepare, report, sample, score, StageError, StageKind};
+use super::{
+    analyze, finetune, import, prepare, report, robustness, sample, score, StageError, StageKind,
+};
 
 /// Everything a stage's code receives.
 pub(crate) struct StageContext<'a> {
@@ -197,6 +199,7 @@ fn run_stage(context: &StageContext) -> Result<(), StageError> {
         StageKind::Import => import::run(context),
         StageKind::Sample => sample::run(context),
         StageKind::Score => score::run(context),
+        StageKind::Robustness => robustness::run(context),
         StageKind::Analyze => analyze::run(context),
         StageKind::Report => report::run(context),
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::cache::{DigestMemo, Manifest, Value};
 use crate::experiment::{
-    DataSource, Experiment, Roots, RunConfig, Source, SyntheticData, TrainingConfig,
+    DataSource, Experiment, RobustnessConfig, Roots, RunConfig, Source, SyntheticData, TrainingConfig,
 };
 
 use super::{StageError, StageKind};
@@ -45,6 +45,10 @@ pub enum Job {
         epoch: usize,
     },
     Import,
+    /// One perturbation (index into `RobustnessConfig::perturbations`).
+    Robustness {
+        perturbation: usize,
+    },
     Analyze,
     Report,
 }
@@ -179,8 +183,11 @@ impl Plan {
             vec![],
         );
 
+        let mut fine_tunes = Vec::new();
         let analyze_inputs = match &experiment.source {
-            Source::Training(training) => self.add_training_stages(training, prepare),
+            Source::Training(training) => {
+                self.add_training_stages(training, prepare, &mut fine_tunes)
+            }
             Source::Import(_) => {
                 let import = self.push(
                     StageKind::Import.name().to_string(),
@@ -213,6 +220,20 @@ impl Plan {
             analyze_inputs,
         );
 
+        // Robustness stages sit after analyze in the plan but only read the
+        // fine-tune entry; the report reads both.
+        let mut report_inputs = vec![analyze, prepare];
+        if let (Some(robustness), Source::Training(training)) =
+            (&experiment.robustness, &experiment.source)
+        {
+            report_inputs.extend(self.add_robustness_stages(
+                training,
+                robustness,
+                prepare,
+                fine_tunes[robustness.run],
+            ));
+        }
+
         self.push(
             StageKind::Report.name().to_string(),
             StageKind::Report,
@@ -221,12 +242,69 @@ impl Plan {
                 .param("name", experiment.name.as_str())
                 .param("title", experiment.title.as_str())
                 .param("examples", experiment.report.examples),
-            vec![analyze, prepare],
+            report_inputs,
         );
     }
 
+    /// Adds one robustness stage per perturbation, each reading the chosen
+    /// checkpoint of the run's fine-tune entry; returns their indices.
+    fn add_robustness_stages(
+        &mut self,
+        training: &TrainingConfig,
+        robustness: &RobustnessConfig,
+        prepare: usize,
+        fine_tune: usize,
+    ) -> Vec<usize> {
+        let run_name = training.runs[robustness.run].name();
+        let label = format!("epoch-{}", robustness.epoch);
+        let sampling = &training.sampling;
+        let stop: Vec<Value> = sampling
+            .stop
+            .iter()
+            .map(|s| Value::str(s.clone()))
+            .collect();
+        let mut stages = Vec::new();
+        for (index, named) in robustness.perturbations.iter().enumerate() {
+            let perturbation = serde_json::to_string(&named.perturbation).unwrap_or_default();
+            stages.push(
+                self.push(
+                    format!("robustness {run_name} {label} {}", named.name),
+                    StageKind::Robustness,
+                    Job::Robustness {
+                        perturbation: index,
+                    },
+                    Manifest::new(
+                        StageKind::Robustness.name(),
+                        StageKind::Robustness.version(),
+                    )
+                    .param("checkpoint", label.as_str())
+                    .param("perturbation", perturbation.as_str())
+                    .param("perturbation_seed", named.seed)
+                    .param("precision", precision_name(training))
+                    .param("prompt_template", self.experiment.templates.prompt.as_str())
+                    .param("k", robustness.k)
+                    .param("temperature", sampling.temperature)
+                    .param("top_p", sampling.top_p)
+                    .param("max_new_tokens", sampling.max_new_tokens)
+                    .param("stop", Value::List(stop.clone()))
+                    .param("seed", sampling.seed)
+                    .param("batch_size", sampling.batch_size)
+                    .param("grader", self.experiment.data.format.name()),
+                    vec![prepare, fine_tune],
+                ),
+            );
+        }
+        stages
+    }
+
     /// Adds fine-tune, sample and score stages; returns the score stages.
-    fn add_training_stages(&mut self, training: &TrainingConfig, prepare: usize) -> Vec<usize> {
+    /// Pushes each run's fine-tune stage index onto `fine_tunes`.
+    fn add_training_stages(
+        &mut self,
+        training: &TrainingConfig,
+        prepare: usize,
+        fine_tunes: &mut Vec<usize>,
+    ) -> Vec<usize> {
         let mut scores = Vec::new();
         for (run_index, run) in training.runs.iter().enumerate() {
             let run_name = run.name();
@@ -237,6 +315,7 @@ impl Plan {
                 fine_tune_manifest(training, run).input("model", &self.digests["model"]),
                 vec![prepare],
             );
+            fine_tunes.push(fine_tune);
 
             for epoch in 1..=run.epochs {
                 let label = format!("epoch-{epoch}");

@@ -3,15 +3,20 @@
 
 use std::path::Path;
 
-use crate::analysis::Analysis;
+use std::collections::HashMap;
+
+use crate::analysis::pm::{example_series, pm_series};
+use crate::analysis::{Analysis, Dynamics};
 use crate::experiment::{DataSource, Experiment, Source, SyntheticData};
+use crate::report::robustness::{ExampleAccuracy, PerturbedAccuracy, RobustnessInput};
 use crate::report::{self, ExampleText, ReportInput};
 
 use super::analyze::{read_dynamics, read_json};
 use super::pipeline::StageContext;
-use super::plan::Split;
+use super::plan::{Job, Split};
 use super::prepare::read_prepared;
 use super::provenance::provenance_rows;
+use super::robustness::read_accuracy;
 use super::{StageError, StageKind};
 
 pub fn run(context: &StageContext) -> Result<(), StageError> {
@@ -20,6 +25,7 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
 
     let analyze_dir = context.upstream_dir(StageKind::Analyze)?;
     let dynamics = read_dynamics(&analyze_dir)?;
+    let dynamics_for_robustness = dynamics.clone();
     let analysis: Analysis = read_json(&analyze_dir.join("analysis.json"))?;
     let examples = read_prepared(&context.upstream_dir(StageKind::PrepareData)?, Split::Train)?
         .into_iter()
@@ -39,9 +45,78 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
         examples,
         provenance: provenance_rows(plan),
         creation_timestamp: timestamp_from_key(&context.stage().key),
+        robustness: robustness_input(context, &dynamics_for_robustness)?,
     };
     report::render(&input, context.out_dir)?;
     Ok(())
+}
+
+/// Joins each robustness entry's per-example accuracy with PM and the
+/// unperturbed accuracy at the checked checkpoint; None without
+/// `[robustness]`.
+fn robustness_input(
+    context: &StageContext,
+    dynamics: &Dynamics,
+) -> Result<Option<RobustnessInput>, StageError> {
+    let plan = context.plan;
+    let (Some(config), Some(training)) = (&plan.experiment.robustness, plan.training()) else {
+        return Ok(None);
+    };
+    let run_name = training.runs[config.run].name();
+    let label = format!("epoch-{}", config.epoch);
+    let analyze_dir = context.upstream_dir(StageKind::Analyze)?;
+    let missing = |what: String| StageError::read(&analyze_dir.join("dynamics.json"), what);
+
+    let run = dynamics
+        .runs
+        .iter()
+        .find(|run| run.name == run_name)
+        .ok_or_else(|| missing(format!("no run `{run_name}`")))?;
+    let t = run
+        .checkpoints
+        .iter()
+        .position(|c| c.label == label)
+        .ok_or_else(|| missing(format!("run `{run_name}` has no checkpoint `{label}`")))?;
+    let threshold = plan.experiment.scoring.threshold;
+    let measured: HashMap<String, (f64, f64)> = example_series(run)
+        .into_iter()
+        .filter_map(|series| {
+            let pm = pm_series(&series.accuracy, &series.perplexity, threshold)[t]?;
+            Some((series.id, (pm, series.accuracy[t]?)))
+        })
+        .collect();
+
+    let mut perturbations = Vec::new();
+    for &index in &context.stage().upstream {
+        let stage = &plan.stages[index];
+        let Job::Robustness { perturbation } = stage.job else {
+            continue;
+        };
+        let named = &config.perturbations[perturbation];
+        let entry = context.cache.entry_dir(stage.kind.name(), &stage.key);
+        let examples = read_accuracy(&entry)?
+            .into_iter()
+            .filter_map(|(id, perturbed)| {
+                let (pm, accuracy) = *measured.get(&id)?;
+                Some(ExampleAccuracy {
+                    id,
+                    pm,
+                    accuracy,
+                    perturbed,
+                })
+            })
+            .collect();
+        perturbations.push(PerturbedAccuracy {
+            name: named.name.clone(),
+            label: named.perturbation.label(),
+            examples,
+        });
+    }
+    Ok(Some(RobustnessInput {
+        run: run_name,
+        checkpoint: label,
+        perturbations,
+    }))
 }
 
 /// A PDF creation time derived from the report key, so that the same

@@ -311,6 +311,7 @@ fn shipped_experiments_parse() {
         "gsm8k-smollm2.toml",
         "math-smollm2.toml",
         "kang2024-gsm8k.toml",
+        "smoke-robustness.toml",
     ] {
         let result = experiment::load(&dir.join(name));
         assert!(result.is_ok(), "{name}: {:?}", result.err());

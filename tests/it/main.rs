@@ -12,6 +12,7 @@ mod model;
 mod pipeline;
 mod report;
 mod robustness;
+mod robustness_plan;
 mod sample;
 mod synth;
 mod synthetic_data;

@@ -115,6 +115,7 @@ fn input(dynamics: Dynamics) -> ReportInput {
         dynamics,
         analysis,
         creation_timestamp: 1_700_000_000,
+        robustness: None,
     }
 }
 
@@ -208,6 +209,7 @@ fn reference_report_renders() {
         examples: Vec::new(),
         provenance: Vec::new(),
         creation_timestamp: 0,
+        robustness: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let pdf = render(&input, dir.path()).unwrap();
@@ -215,4 +217,65 @@ fn reference_report_renders() {
     let text = pdf_text(&pdf);
     assert!(text.contains("R² = 0.935"));
     assert!(text.contains("R² = 0.939"));
+}
+
+/// Robustness input over the 20 synthetic examples, where perturbed
+/// accuracy rises with PM except for one fragile example.
+fn robustness_input() -> premem::report::robustness::RobustnessInput {
+    use premem::report::robustness::{ExampleAccuracy, PerturbedAccuracy, RobustnessInput};
+    let examples = (0..20)
+        .map(|i| {
+            let pm = i as f64 / 19.0;
+            ExampleAccuracy {
+                id: format!("q{i}"),
+                pm,
+                accuracy: if i == 3 { 1.0 } else { pm },
+                perturbed: if i == 3 { 0.0 } else { 0.1 + pm * 0.5 },
+            }
+        })
+        .collect();
+    RobustnessInput {
+        run: "run0".to_string(),
+        checkpoint: "epoch-3".to_string(),
+        perturbations: vec![PerturbedAccuracy {
+            name: "prefix-first".to_string(),
+            label: "prefix: First".to_string(),
+            examples,
+        }],
+    }
+}
+
+#[test]
+fn robustness_section_shows_spearman() {
+    if !tools_present() {
+        return;
+    }
+    let mut input = input(synthetic(false));
+    input.robustness = Some(robustness_input());
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = render(&input, dir.path()).unwrap();
+    let text = pdf_text(&pdf);
+
+    // Ranks of the perturbed accuracies match PM except for q3, which
+    // moves from rank 4 to rank 1: rho = 1 - 6 * sum d^2 / (n (n^2 - 1)).
+    let d2 = 9.0 + 3.0 * 1.0;
+    let rho = 1.0 - 6.0 * d2 / (20.0 * 399.0);
+    assert!(text.contains("Robustness to prompt perturbations"), "{text}");
+    assert!(text.contains(&format!("{rho:.3}")), "rho {rho:.3} missing");
+    assert!(text.contains("q3"), "fragile example missing");
+    let csv = std::fs::read_to_string(dir.path().join("robustness.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 21);
+    assert!(dir.path().join("robustness_prefix-first.svg").is_file());
+}
+
+#[test]
+fn report_without_robustness_omits_section() {
+    if !tools_present() {
+        return;
+    }
+    let input = input(synthetic(false));
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = render(&input, dir.path()).unwrap();
+    assert!(!pdf_text(&pdf).contains("Robustness to prompt"));
+    assert!(!dir.path().join("robustness.csv").exists());
 }

@@ -169,11 +169,8 @@ fn invalid_requests_name_index() {
     let long_target = " 1".repeat(200);
     let cases = [
         (request("Question:", ""), "no tokens"),
-        (request("", " 12"), "prompt is empty"),
-        (
-            request("Question:", &long_target),
-            "max_position_embeddings",
-        ),
+        (request("", "1"), "prompt is empty"),
+        (request("Question:", &long_target), "max_position_embeddings"),
     ];
     for (bad, reason) in cases {
         let requests = vec![request("Q", " 1"), bad];
@@ -184,6 +181,19 @@ fn invalid_requests_name_index() {
         );
         assert!(error.to_string().contains(reason), "{error}");
     }
+}
+
+#[test]
+fn empty_prompt_scores_after_first_token() {
+    let model = tiny_model();
+    let target = " Natalia sold 48/2 = 24 clips in May.";
+    let result = score_all(&model, &[request("", target)], 8192)[0];
+
+    let encoding = model.tokenizer.encode(target, false).unwrap();
+    let ids: Vec<i64> = encoding.get_ids().iter().map(|&i| i as i64).collect();
+    assert_eq!(result.target_tokens, ids.len() - 1);
+    let want = tail_nll(&model, &ids, ids.len() - 1);
+    assert!((result.nll_mean - want).abs() < 1e-6, "{} vs {want}", result.nll_mean);
 }
 
 #[test]
