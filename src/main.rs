@@ -69,8 +69,10 @@ enum Command {
 /// already set. libtorch's OpenMP runtime (libgomp) reads it once when it
 /// loads, before `main`, and its default lets idle threads spin. When other
 /// processes compete for the cores, spinning threads slowed sampling about
-/// 5x on a 2-core machine (58 s against 12 s for the same `premem sample`
-/// run). Set `OMP_WAIT_POLICY=ACTIVE` to keep spinning on an idle machine.
+/// 5x: `premem sample --limit 4 --k 2 --max-new-tokens 24` on an epoch
+/// checkpoint of experiments/smoke.toml took 58 s against 12 s on a loaded
+/// 2-core x86_64 machine (2026-12-04). Set `OMP_WAIT_POLICY=ACTIVE` to keep
+/// spinning on an idle machine.
 fn reexec_with_passive_openmp() {
     use std::os::unix::process::CommandExt;
 

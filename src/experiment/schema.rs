@@ -147,6 +147,22 @@ pub struct SamplingConfig {
     pub batch_size: usize,
 }
 
+impl SamplingConfig {
+    /// Builds the runtime's sampling options with `k` samples per prompt;
+    /// the sample stages pass `k_train` or `k_test`, robustness its own `k`.
+    pub fn options(&self, k: usize) -> crate::model::sample::SampleOptions {
+        crate::model::sample::SampleOptions {
+            k,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            max_new_tokens: self.max_new_tokens,
+            stop: self.stop.clone(),
+            seed: self.seed,
+            batch_size: self.batch_size,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportConfig {
     /// Folder of recorded dynamics, relative to the data root or absolute.

@@ -15,7 +15,7 @@ use std::path::Path;
 use crate::data::{Example, Format};
 use crate::experiment::NamedPerturbation;
 use crate::grade::Outcome;
-use crate::model::sample::{self, SampleOptions, SampleRequest};
+use crate::model::sample::{self, SampleRequest};
 use crate::model::LoadedModel;
 use crate::robustness::{self as checks, Perturbation};
 
@@ -51,16 +51,7 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
         })
         .collect();
 
-    let sampling = &training.sampling;
-    let options = SampleOptions {
-        k: config.k,
-        temperature: sampling.temperature,
-        top_p: sampling.top_p,
-        max_new_tokens: sampling.max_new_tokens,
-        stop: sampling.stop.clone(),
-        seed: sampling.seed,
-        batch_size: sampling.batch_size,
-    };
+    let options = training.sampling.options(config.k);
     let checkpoint = context
         .upstream_dir(StageKind::FineTune)?
         .join(format!("epoch-{}", config.epoch));

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::sample::{self, SampleOptions, SampleRequest, StopReason};
+use crate::model::sample::{self, SampleRequest, StopReason};
 use crate::model::LoadedModel;
 
 use super::pipeline::StageContext;
@@ -53,18 +53,10 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
         .collect();
 
     let sampling = &training.sampling;
-    let options = SampleOptions {
-        k: match split {
-            Split::Train => sampling.k_train,
-            Split::Test => sampling.k_test,
-        },
-        temperature: sampling.temperature,
-        top_p: sampling.top_p,
-        max_new_tokens: sampling.max_new_tokens,
-        stop: sampling.stop.clone(),
-        seed: sampling.seed,
-        batch_size: sampling.batch_size,
-    };
+    let options = sampling.options(match split {
+        Split::Train => sampling.k_train,
+        Split::Test => sampling.k_test,
+    });
 
     let checkpoint = context
         .upstream_dir(StageKind::FineTune)?
