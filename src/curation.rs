@@ -197,11 +197,17 @@ pub fn select(
     };
 
     // Pair every remaining candidate with its seed's statistics, then put
-    // them in a seeded random order that breaks all later ties.
+    // them in a seeded random order that breaks all later ties. `random`
+    // reads no statistics, so it needs none.
     let mut available = Vec::new();
     for candidate in pool.iter().filter(|c| !excluded.contains(c.id())) {
-        let values = seed_stats(candidate)?;
-        check_finite(&candidate.seed_id, &values)?;
+        let values = if matches!(strategy, Strategy::Random) {
+            UNUSED_STATS
+        } else {
+            let values = seed_stats(candidate)?;
+            check_finite(&candidate.seed_id, &values)?;
+            values
+        };
         available.push((candidate, values));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -243,6 +249,14 @@ pub fn select(
         note: (!notes.is_empty()).then(|| notes.join("; ")),
     })
 }
+
+/// Placeholder statistics of `random`'s candidates, never compared.
+const UNUSED_STATS: SeedStats = SeedStats {
+    pm: 0.0,
+    ifd: 0.0,
+    solution_length: 0,
+    final_nll: 0.0,
+};
 
 fn check_finite(seed_id: &str, stats: &SeedStats) -> Result<(), CurationError> {
     for (field, value) in [("pm", stats.pm), ("ifd", stats.ifd), ("final_nll", stats.final_nll)] {

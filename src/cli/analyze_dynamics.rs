@@ -55,6 +55,7 @@ fn report_input(args: &Args, dynamics: analysis::Dynamics, analysis: Analysis) -
         provenance,
         creation_timestamp: REPORT_TIMESTAMP,
         robustness: None,
+        curation: None,
     })
 }
 

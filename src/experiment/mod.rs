@@ -11,6 +11,7 @@
 mod error;
 mod inputs;
 mod read;
+mod read_curation;
 mod read_robustness;
 mod schema;
 mod synthetic;

@@ -32,6 +32,7 @@ pub fn read_experiment(path: &std::path::Path, root: &Node) -> Result<Experiment
         "report",
         "import",
         "robustness",
+        "curation",
     ];
     reader.reject_unknown(table, "", &top_keys)?;
 
@@ -86,6 +87,7 @@ pub fn read_experiment(path: &std::path::Path, root: &Node) -> Result<Experiment
     let analysis = read_analysis(&mut reader, table, scoring.threshold)?;
     let report = read_report(&mut reader, table)?;
     let robustness = super::read_robustness::read_robustness(&mut reader, table, &source)?;
+    let curation = super::read_curation::read_curation(&mut reader, table, &source, &data.source)?;
 
     Ok(Experiment {
         name,
@@ -98,6 +100,7 @@ pub fn read_experiment(path: &std::path::Path, root: &Node) -> Result<Experiment
         analysis,
         report,
         robustness,
+        curation,
         locations: reader.locations,
     })
 }

@@ -32,6 +32,8 @@ pub struct Experiment {
     pub report: ReportConfig,
     /// The robustness check (`[robustness]`); only for training experiments.
     pub robustness: Option<RobustnessConfig>,
+    /// Rounds of data curation (`[curation]`); only for training experiments.
+    pub curation: Option<CurationConfig>,
     /// Position of every key that was set, by dotted key path, so that
     /// checks against the data can point at the key.
     pub locations: BTreeMap<String, Location>,
@@ -209,4 +211,53 @@ pub struct NamedPerturbation {
     pub name: String,
     pub perturbation: crate::robustness::Perturbation,
     pub seed: u64,
+}
+
+/// Rounds of data curation (`[curation]`). Round 1 fine-tunes the base
+/// model on the prepared train split (the base set); every later round
+/// fine-tunes the base model again on the base set plus every candidate
+/// added so far, for each strategy and selection seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurationConfig {
+    pub pool: PoolSource,
+    /// Candidates added after round 1, 2, ...: `add[i]` after round i + 1.
+    /// The number of rounds is `add.len() + 1`.
+    pub add: Vec<usize>,
+    /// Selectors, in the report's order; names are unique.
+    pub strategies: Vec<crate::curation::Strategy>,
+    /// Selection seeds; each (strategy, seed) pair is one line of rounds.
+    pub seeds: Vec<u64>,
+    /// Learning rate and epochs of every round's fine-tuning; the other
+    /// optimizer settings come from `[train]`, the example order seed is 0.
+    pub learning_rate: f64,
+    pub epochs: usize,
+}
+
+impl CurationConfig {
+    /// The fine-tuning configuration of every round: the full base set (a
+    /// round's added candidates come on top), seed 0. Round 1 with these
+    /// settings has the same cache key as a sweep run with the same values.
+    pub fn run(&self) -> RunConfig {
+        RunConfig {
+            learning_rate: self.learning_rate,
+            epochs: self.epochs,
+            data_fraction: 1.0,
+            seed: 0,
+        }
+    }
+
+    pub fn rounds(&self) -> usize {
+        self.add.len() + 1
+    }
+}
+
+/// Where curation candidates come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PoolSource {
+    /// `per_seed` new variants of each base problem's family, from the
+    /// generator of `[data.synthetic]` seeded with `seed`.
+    Synthetic { per_seed: usize, seed: u64 },
+    /// A JSONL file in the data format with a `seed_id` field naming a base
+    /// example; relative to the data root or absolute.
+    File(PathBuf),
 }

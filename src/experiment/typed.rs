@@ -35,6 +35,12 @@ impl Range {
             max: Some((max, false)),
         }
     }
+    pub(super) fn closed(min: f64, max: f64) -> Range {
+        Range {
+            min: Some((min, true)),
+            max: Some((max, true)),
+        }
+    }
     pub(super) fn open_closed(min: f64, max: f64) -> Range {
         Range {
             min: Some((min, false)),

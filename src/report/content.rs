@@ -32,6 +32,8 @@ pub struct ReportData {
     pub provenance: Vec<(String, String)>,
     /// The robustness section; `null` in `report.json` hides it.
     pub robustness: Option<super::robustness::RobustnessData>,
+    /// The curation section; `null` in `report.json` hides it.
+    pub curation: Option<super::curation::CurationData>,
 }
 
 #[derive(Debug, Serialize)]

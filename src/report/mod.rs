@@ -7,6 +7,7 @@
 //! `report.pdf`. The same input gives a byte-identical PDF.
 
 pub mod content;
+pub mod curation;
 pub mod figures;
 pub mod robustness;
 pub mod typst;
@@ -45,6 +46,9 @@ pub struct ReportInput {
     /// Accuracy under prompt perturbations, when the experiment has
     /// `[robustness]`.
     pub robustness: Option<robustness::RobustnessInput>,
+    /// Learning curves of the curation strategies, when the experiment has
+    /// `[curation]`.
+    pub curation: Option<curation::CurationInput>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +139,10 @@ pub fn render(input: &ReportInput, out_dir: &Path) -> Result<PathBuf, ReportErro
         Some(robustness) => Some(robustness::render(robustness, &input.examples, out_dir)?),
         None => None,
     };
+    let curation = match &input.curation {
+        Some(curation) => Some(curation::render(curation, out_dir)?),
+        None => None,
+    };
     let data = content::ReportData {
         title: input.title.clone(),
         name: input.name.clone(),
@@ -152,6 +160,7 @@ pub fn render(input: &ReportInput, out_dir: &Path) -> Result<PathBuf, ReportErro
         gaps,
         provenance,
         robustness,
+        curation,
     };
 
     let json = serde_json::to_string_pretty(&data).map_err(|error| ReportError::Io {

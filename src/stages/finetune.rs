@@ -17,17 +17,31 @@ use super::{progress, StageError, StageKind};
 
 pub fn run(context: &StageContext) -> Result<(), StageError> {
     let plan = context.plan;
-    let Job::FineTune { run: run_index } = context.stage().job else {
-        unreachable!("fine-tune stage with another job");
-    };
     let training = plan
         .training()
         .expect("fine-tune is planned only for training experiments");
-    let run = &training.runs[run_index];
 
-    let prepared = read_prepared(&context.upstream_dir(StageKind::PrepareData)?, Split::Train)?;
-    let count = run.train_count(prepared.len());
-    let examples: Vec<TrainExample> = prepared[..count]
+    // A sweep run trains on a prefix of the train split; a curation round
+    // on the base set plus the candidates added so far.
+    let (run, prepared) = match context.stage().job {
+        Job::FineTune { run: run_index } => {
+            let run = training.runs[run_index].clone();
+            let mut prepared =
+                read_prepared(&context.upstream_dir(StageKind::PrepareData)?, Split::Train)?;
+            prepared.truncate(run.train_count(prepared.len()));
+            (run, prepared)
+        }
+        Job::CurationFineTune { .. } => {
+            let curation = plan
+                .experiment
+                .curation
+                .as_ref()
+                .expect("curation fine-tunes are planned only with `[curation]`");
+            (curation.run(), super::curation::round_examples(context)?)
+        }
+        _ => unreachable!("fine-tune stage with another job"),
+    };
+    let examples: Vec<TrainExample> = prepared
         .iter()
         .map(|example| TrainExample {
             prompt: example.prompt.clone(),
@@ -62,7 +76,7 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
 
     let bar = progress::bar(
         0,
-        &format!("fine-tune {}", run.name()),
+        &context.stage().id,
         context.show_progress,
     );
     let mut on_progress = |p: train::TrainProgress| {

@@ -2,13 +2,15 @@
 //!
 //! A training experiment runs prepare-data, then one fine-tune per sweep
 //! configuration, a sample stage per checkpoint and split, a score stage
-//! per checkpoint, then analyze and report. An import experiment runs
+//! per checkpoint, then analyze and report; `[robustness]` and `[curation]`
+//! add their stages before the report. An import experiment runs
 //! prepare-data (for the example texts), import, analyze and report. Every
 //! stage reads only its upstream entries' files and writes plain files:
 //! JSONL for examples and samples, CSV for per-example tables, JSON for
 //! summaries, safetensors for weights.
 
 mod analyze;
+mod curation;
 mod dynamics;
 mod finetune;
 mod import;
@@ -40,18 +42,27 @@ pub enum StageKind {
     Score,
     /// Samples under perturbed prompts at one checkpoint (`[robustness]`).
     Robustness,
+    /// The candidate pool of `[curation]`, with IFD of the base examples.
+    CurationPool,
+    /// Test accuracy (and base-set dynamics) of one curation round.
+    CurationEval,
+    /// One strategy's choice of candidates for the next curation round.
+    CurationSelect,
     Analyze,
     Report,
 }
 
 impl StageKind {
-    pub const ALL: [StageKind; 8] = [
+    pub const ALL: [StageKind; 11] = [
         StageKind::PrepareData,
         StageKind::FineTune,
         StageKind::Import,
         StageKind::Sample,
         StageKind::Score,
         StageKind::Robustness,
+        StageKind::CurationPool,
+        StageKind::CurationEval,
+        StageKind::CurationSelect,
         StageKind::Analyze,
         StageKind::Report,
     ];
@@ -65,6 +76,9 @@ impl StageKind {
             StageKind::Sample => "sample",
             StageKind::Score => "score",
             StageKind::Robustness => "robustness",
+            StageKind::CurationPool => "curation-pool",
+            StageKind::CurationEval => "curation-eval",
+            StageKind::CurationSelect => "curation-select",
             StageKind::Analyze => "analyze",
             StageKind::Report => "report",
         }
@@ -80,6 +94,9 @@ impl StageKind {
             StageKind::Sample => 1,
             StageKind::Score => 1,
             StageKind::Robustness => 1,
+            StageKind::CurationPool => 1,
+            StageKind::CurationEval => 1,
+            StageKind::CurationSelect => 1,
             StageKind::Analyze => 1,
             StageKind::Report => 1,
         }

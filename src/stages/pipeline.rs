@@ -11,7 +11,8 @@ use crate::cache::{BuildOutcome, Cache, DigestMemo};
 
 use super::plan::{Job, Plan, PlannedStage, Split};
 use super::{
-    analyze, finetune, import, prepare, report, robustness, sample, score, StageError, StageKind,
+    analyze, curation, finetune, import, prepare, report, robustness, sample, score, StageError,
+    StageKind,
 };
 
 /// Everything a stage's code receives.
@@ -102,8 +103,14 @@ pub fn run_pipeline(
     stop: &AtomicBool,
 ) -> Result<RunSummary, PipelineError> {
     let mut summary = RunSummary::default();
+    // A stage past `until` is skipped, and so is every stage that reads a
+    // skipped one (a later curation round's fine-tune reads a selection).
+    let mut skipped = vec![false; plan.stages.len()];
     for (index, stage) in plan.stages.iter().enumerate() {
-        if options.until.is_some_and(|until| stage.kind > until) {
+        if options.until.is_some_and(|until| stage.kind > until)
+            || stage.upstream.iter().any(|&up| skipped[up])
+        {
+            skipped[index] = true;
             continue;
         }
         if stop.load(Ordering::SeqCst) {
@@ -200,6 +207,9 @@ fn run_stage(context: &StageContext) -> Result<(), StageError> {
         StageKind::Sample => sample::run(context),
         StageKind::Score => score::run(context),
         StageKind::Robustness => robustness::run(context),
+        StageKind::CurationPool => curation::run_pool(context),
+        StageKind::CurationEval => curation::run_eval(context),
+        StageKind::CurationSelect => curation::run_select(context),
         StageKind::Analyze => analyze::run(context),
         StageKind::Report => report::run(context),
     }

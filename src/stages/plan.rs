@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::cache::{DigestMemo, Manifest, Value};
+use crate::curation::Strategy;
 use crate::experiment::{
-    DataSource, Experiment, RobustnessConfig, Roots, RunConfig, Source, SyntheticData, TrainingConfig,
+    CurationConfig, DataSource, Experiment, PoolSource, RobustnessConfig, Roots, RunConfig, SamplingConfig,
+    Source, SyntheticData, TrainingConfig,
 };
 
 use super::{StageError, StageKind};
@@ -48,6 +50,26 @@ pub enum Job {
     /// One perturbation (index into `RobustnessConfig::perturbations`).
     Robustness {
         perturbation: usize,
+    },
+    /// Builds the curation candidate pool and scores IFD.
+    CurationPool,
+    /// Fine-tunes one curation round; `line` indexes the (strategy, seed)
+    /// pairs of [`Plan::curation_line`] and is None for round 1, which
+    /// every line shares.
+    CurationFineTune {
+        round: usize,
+        line: Option<usize>,
+    },
+    /// Measures a curation round's test accuracy and, when a selection
+    /// follows, its dynamics on the base set.
+    CurationEval {
+        round: usize,
+        line: Option<usize>,
+    },
+    /// Chooses the candidates added after round `round` for one line.
+    CurationSelect {
+        round: usize,
+        line: usize,
     },
     Analyze,
     Report,
@@ -103,6 +125,13 @@ impl Plan {
             Source::Training(training) => hash("model", roots.model_path(&training.model.path))?,
             Source::Import(import) => hash("import_dir", roots.data_path(&import.dir))?,
         }
+        if let Some(CurationConfig {
+            pool: PoolSource::File(path),
+            ..
+        }) = &experiment.curation
+        {
+            hash("curation_pool", roots.data_path(path))?;
+        }
 
         let mut plan = Plan {
             experiment: experiment.clone(),
@@ -119,6 +148,35 @@ impl Plan {
         match &self.experiment.source {
             Source::Training(training) => Some(training),
             Source::Import(_) => None,
+        }
+    }
+
+    /// Strategy and seed of curation line `line`: lines run over the
+    /// strategies, and within each strategy over the seeds.
+    pub fn curation_line(&self, line: usize) -> (&Strategy, u64) {
+        let curation = self
+            .experiment
+            .curation
+            .as_ref()
+            .expect("curation lines exist only with `[curation]`");
+        let seeds = curation.seeds.len();
+        (&curation.strategies[line / seeds], curation.seeds[line % seeds])
+    }
+
+    /// Whether the evaluation of `round` in `line` must record the base
+    /// set's dynamics: true when a selection that reads statistics follows
+    /// it (every strategy but `random`).
+    pub fn curation_needs_dynamics(&self, round: usize, line: Option<usize>) -> bool {
+        let Some(curation) = &self.experiment.curation else {
+            return false;
+        };
+        if round >= curation.rounds() {
+            return false;
+        }
+        let reads_stats = |strategy: &Strategy| !matches!(strategy, Strategy::Random);
+        match line {
+            Some(line) => reads_stats(self.curation_line(line).0),
+            None => curation.strategies.iter().any(reads_stats),
         }
     }
 
@@ -234,6 +292,12 @@ impl Plan {
             ));
         }
 
+        if let (Some(curation), Source::Training(training)) =
+            (&experiment.curation, &experiment.source)
+        {
+            report_inputs.extend(self.add_curation_stages(training, curation, prepare));
+        }
+
         self.push(
             StageKind::Report.name().to_string(),
             StageKind::Report,
@@ -244,6 +308,143 @@ impl Plan {
                 .param("examples", experiment.report.examples),
             report_inputs,
         );
+    }
+
+    /// Adds the curation stages: the pool, round 1 (shared), then for each
+    /// (strategy, seed) line a selection, fine-tune and evaluation per
+    /// later round. Returns the evaluation and selection stages, which the
+    /// report reads.
+    fn add_curation_stages(
+        &mut self,
+        training: &TrainingConfig,
+        curation: &CurationConfig,
+        prepare: usize,
+    ) -> Vec<usize> {
+        let pool_name = match &curation.pool {
+            PoolSource::Synthetic { per_seed, seed } => {
+                format!("synthetic per_seed={per_seed} seed={seed}")
+            }
+            PoolSource::File(_) => "file".to_string(),
+        };
+        let mut manifest = Manifest::new(
+            StageKind::CurationPool.name(),
+            StageKind::CurationPool.version(),
+        )
+        .param("pool", pool_name.as_str())
+        .param("token_budget", self.experiment.scoring.token_budget)
+        .input("model", &self.digests["model"]);
+        if let Some(digest) = self.digests.get("curation_pool") {
+            manifest = manifest.input("curation_pool", digest);
+        }
+        let pool = self.push(
+            StageKind::CurationPool.name().to_string(),
+            StageKind::CurationPool,
+            Job::CurationPool,
+            manifest,
+            vec![prepare],
+        );
+
+        // Round 1 trains on the base set alone. When a sweep run has the
+        // same settings its fine-tune stage is the same stage.
+        let run = curation.run();
+        let round_one = fine_tune_manifest(training, &run).input("model", &self.digests["model"]);
+        let round_one_key = round_one
+            .clone()
+            .upstream(&self.stages[prepare].id, &self.stages[prepare].key)
+            .key();
+        let fine_tune = match self.stages.iter().position(|s| s.key == round_one_key) {
+            Some(existing) => existing,
+            None => self.push(
+                "fine-tune curation round-1".to_string(),
+                StageKind::FineTune,
+                Job::CurationFineTune {
+                    round: 1,
+                    line: None,
+                },
+                round_one,
+                vec![prepare],
+            ),
+        };
+        let first_eval = self.push(
+            "curation-eval round-1".to_string(),
+            StageKind::CurationEval,
+            Job::CurationEval {
+                round: 1,
+                line: None,
+            },
+            self.eval_manifest(training, self.curation_needs_dynamics(1, None)),
+            vec![prepare, fine_tune],
+        );
+
+        let mut report_inputs = vec![first_eval];
+        let lines = curation.strategies.len() * curation.seeds.len();
+        for line in 0..lines {
+            let (strategy, seed) = self.curation_line(line);
+            let strategy = strategy.clone();
+            let name = format!("{} seed{seed}", strategy.label());
+            let mut previous_eval = first_eval;
+            let mut previous_select = None;
+            for round in 1..curation.rounds() {
+                let next = round + 1;
+                let mut upstream = vec![prepare, pool, previous_eval];
+                upstream.extend(previous_select);
+                let select = self.push(
+                    format!("curation-select {name} round-{round}"),
+                    StageKind::CurationSelect,
+                    Job::CurationSelect { round, line },
+                    Manifest::new(
+                        StageKind::CurationSelect.name(),
+                        StageKind::CurationSelect.version(),
+                    )
+                    .param("strategy", serde_json::to_string(&strategy).unwrap_or_default().as_str())
+                    .param("seed", seed)
+                    .param("round", round)
+                    .param("add", curation.add[round - 1])
+                    .param("memorization_threshold", self.experiment.scoring.threshold),
+                    upstream,
+                );
+                let fine_tune = self.push(
+                    format!("fine-tune curation {name} round-{next}"),
+                    StageKind::FineTune,
+                    Job::CurationFineTune {
+                        round: next,
+                        line: Some(line),
+                    },
+                    fine_tune_manifest(training, &run)
+                        .param("curation_round", next)
+                        .input("model", &self.digests["model"]),
+                    vec![prepare, select],
+                );
+                let eval = self.push(
+                    format!("curation-eval {name} round-{next}"),
+                    StageKind::CurationEval,
+                    Job::CurationEval {
+                        round: next,
+                        line: Some(line),
+                    },
+                    self.eval_manifest(training, self.curation_needs_dynamics(next, Some(line))),
+                    vec![prepare, fine_tune, select],
+                );
+                report_inputs.extend([select, eval]);
+                previous_eval = eval;
+                previous_select = Some(select);
+            }
+        }
+        report_inputs
+    }
+
+    fn eval_manifest(&self, training: &TrainingConfig, base_dynamics: bool) -> Manifest {
+        let sampling = &training.sampling;
+        sampling_params(Manifest::new(
+            StageKind::CurationEval.name(),
+            StageKind::CurationEval.version(),
+        ), sampling)
+        .param("base_dynamics", base_dynamics)
+        .param("precision", precision_name(training))
+        .param("k_train", sampling.k_train)
+        .param("k_test", sampling.k_test)
+        .param("token_budget", self.experiment.scoring.token_budget)
+        .param("grader", self.experiment.data.format.name())
     }
 
     /// Adds one robustness stage per perturbation, each reading the chosen
@@ -258,11 +459,6 @@ impl Plan {
         let run_name = training.runs[robustness.run].name();
         let label = format!("epoch-{}", robustness.epoch);
         let sampling = &training.sampling;
-        let stop: Vec<Value> = sampling
-            .stop
-            .iter()
-            .map(|s| Value::str(s.clone()))
-            .collect();
         let mut stages = Vec::new();
         for (index, named) in robustness.perturbations.iter().enumerate() {
             let perturbation = serde_json::to_string(&named.perturbation).unwrap_or_default();
@@ -273,9 +469,12 @@ impl Plan {
                     Job::Robustness {
                         perturbation: index,
                     },
-                    Manifest::new(
-                        StageKind::Robustness.name(),
-                        StageKind::Robustness.version(),
+                    sampling_params(
+                        Manifest::new(
+                            StageKind::Robustness.name(),
+                            StageKind::Robustness.version(),
+                        ),
+                        sampling,
                     )
                     .param("checkpoint", label.as_str())
                     .param("perturbation", perturbation.as_str())
@@ -283,12 +482,6 @@ impl Plan {
                     .param("precision", precision_name(training))
                     .param("prompt_template", self.experiment.templates.prompt.as_str())
                     .param("k", robustness.k)
-                    .param("temperature", sampling.temperature)
-                    .param("top_p", sampling.top_p)
-                    .param("max_new_tokens", sampling.max_new_tokens)
-                    .param("stop", Value::List(stop.clone()))
-                    .param("seed", sampling.seed)
-                    .param("batch_size", sampling.batch_size)
                     .param("grader", self.experiment.data.format.name()),
                     vec![prepare, fine_tune],
                 ),
@@ -326,11 +519,6 @@ impl Plan {
                         Split::Train => sampling.k_train,
                         Split::Test => sampling.k_test,
                     };
-                    let stop: Vec<Value> = sampling
-                        .stop
-                        .iter()
-                        .map(|s| Value::str(s.clone()))
-                        .collect();
                     samples.push(
                         self.push(
                             format!("sample {run_name} {label} {}", split.name()),
@@ -340,17 +528,14 @@ impl Plan {
                                 epoch,
                                 split,
                             },
-                            Manifest::new(StageKind::Sample.name(), StageKind::Sample.version())
-                                .param("split", split.name())
-                                .param("checkpoint", label.as_str())
-                                .param("precision", precision_name(training))
-                                .param("k", k)
-                                .param("temperature", sampling.temperature)
-                                .param("top_p", sampling.top_p)
-                                .param("max_new_tokens", sampling.max_new_tokens)
-                                .param("stop", Value::List(stop))
-                                .param("seed", sampling.seed)
-                                .param("batch_size", sampling.batch_size),
+                            sampling_params(
+                                Manifest::new(StageKind::Sample.name(), StageKind::Sample.version()),
+                                sampling,
+                            )
+                            .param("split", split.name())
+                            .param("checkpoint", label.as_str())
+                            .param("precision", precision_name(training))
+                            .param("k", k),
                             vec![prepare, fine_tune],
                         ),
                     );
@@ -378,6 +563,23 @@ impl Plan {
         }
         scores
     }
+}
+
+/// Adds the `[sampling]` values that every sampling stage's output depends
+/// on, except the sample counts, which differ by stage.
+fn sampling_params(manifest: Manifest, sampling: &SamplingConfig) -> Manifest {
+    let stop: Vec<Value> = sampling
+        .stop
+        .iter()
+        .map(|s| Value::str(s.clone()))
+        .collect();
+    manifest
+        .param("temperature", sampling.temperature)
+        .param("top_p", sampling.top_p)
+        .param("max_new_tokens", sampling.max_new_tokens)
+        .param("stop", Value::List(stop))
+        .param("seed", sampling.seed)
+        .param("batch_size", sampling.batch_size)
 }
 
 fn precision_name(training: &TrainingConfig) -> &'static str {

@@ -31,6 +31,21 @@ pub struct PreparedExample {
     pub extra: Vec<(String, String)>,
 }
 
+impl PreparedExample {
+    /// Applies the prompt and target templates to `example`.
+    pub fn new(example: &Example, templates: &data::Templates) -> PreparedExample {
+        PreparedExample {
+            id: example.id.clone(),
+            line: example.line,
+            question: example.question.clone(),
+            solution: example.solution.clone(),
+            prompt: templates.prompt(example),
+            target: templates.target(example),
+            extra: example.extra.clone(),
+        }
+    }
+}
+
 /// Writes `train.jsonl`, `test.jsonl` and `summary.json` into `out_dir`.
 pub fn run(plan: &Plan, out_dir: &Path) -> Result<(), StageError> {
     let experiment = &plan.experiment;
@@ -90,15 +105,7 @@ fn write_prepared(
     let file = std::fs::File::create(path).map_err(StageError::write(path))?;
     let mut writer = BufWriter::new(file);
     for example in examples {
-        let prepared = PreparedExample {
-            id: example.id.clone(),
-            line: example.line,
-            question: example.question.clone(),
-            solution: example.solution.clone(),
-            prompt: templates.prompt(example),
-            target: templates.target(example),
-            extra: example.extra.clone(),
-        };
+        let prepared = PreparedExample::new(example, templates);
         let line =
             serde_json::to_string(&prepared).map_err(|e| StageError::write(path)(e.into()))?;
         writeln!(writer, "{line}").map_err(StageError::write(path))?;

@@ -8,10 +8,12 @@ use std::collections::HashMap;
 use crate::analysis::pm::{example_series, pm_series};
 use crate::analysis::{Analysis, Dynamics};
 use crate::experiment::{DataSource, Experiment, Source, SyntheticData};
+use crate::report::curation::CurationInput;
 use crate::report::robustness::{ExampleAccuracy, PerturbedAccuracy, RobustnessInput};
 use crate::report::{self, ExampleText, ReportInput};
 
 use super::analyze::{read_dynamics, read_json};
+use super::curation::{read_eval, read_selection};
 use super::pipeline::StageContext;
 use super::plan::{Job, Split};
 use super::prepare::read_prepared;
@@ -46,6 +48,7 @@ pub fn run(context: &StageContext) -> Result<(), StageError> {
         provenance: provenance_rows(plan),
         creation_timestamp: timestamp_from_key(&context.stage().key),
         robustness: robustness_input(context, &dynamics_for_robustness)?,
+        curation: curation_input(context)?,
     };
     report::render(&input, context.out_dir)?;
     Ok(())
@@ -116,6 +119,42 @@ fn robustness_input(
         run: run_name,
         checkpoint: label,
         perturbations,
+    }))
+}
+
+/// The curation rounds' evaluations and selection notes; None without
+/// `[curation]`.
+fn curation_input(context: &StageContext) -> Result<Option<CurationInput>, StageError> {
+    let plan = context.plan;
+    let Some(config) = &plan.experiment.curation else {
+        return Ok(None);
+    };
+    let mut results = Vec::new();
+    let mut notes = Vec::new();
+    for &index in &context.stage().upstream {
+        let stage = &plan.stages[index];
+        let entry = context.cache.entry_dir(stage.kind.name(), &stage.key);
+        match stage.job {
+            Job::CurationEval { .. } => results.push(read_eval(&entry)?),
+            Job::CurationSelect { .. } => {
+                let selection = read_selection(&entry)?;
+                if let Some(note) = selection.note {
+                    notes.push(format!(
+                        "{} seed {}, after round {}: {note}",
+                        selection.strategy, selection.seed, selection.round
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    let base_examples = read_prepared(&context.upstream_dir(StageKind::PrepareData)?, Split::Train)?.len();
+    Ok(Some(CurationInput {
+        strategies: config.strategies.iter().map(|s| s.label().to_string()).collect(),
+        seeds: config.seeds.clone(),
+        base_examples,
+        results,
+        notes,
     }))
 }
 

@@ -164,8 +164,18 @@ fn random_selection_is_seeded() {
 fn selection_rejects_missing_stats() {
     let (pool, mut stats) = fixture();
     stats.remove("s2");
-    let message = select(&Strategy::Random, &pool, &stats, &BTreeSet::new(), 2, 0).unwrap_err().to_string();
+    let message = select(&premem(), &pool, &stats, &BTreeSet::new(), 2, 0).unwrap_err().to_string();
     assert!(message.contains("s2"), "{message}");
+}
+
+/// Regression: the curation stages measure no statistics for `random`
+/// lines, so `random` must select without them.
+#[test]
+fn random_selection_needs_no_stats() {
+    let (pool, stats) = fixture();
+    let with = select(&Strategy::Random, &pool, &stats, &BTreeSet::new(), 2, 5).unwrap();
+    let without = select(&Strategy::Random, &pool, &BTreeMap::new(), &BTreeSet::new(), 2, 5).unwrap();
+    assert_eq!(with, without);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 mod analysis;
 mod cache;
 mod curation;
+mod curation_stages;
 mod end_to_end;
 mod experiment;
 mod grade;

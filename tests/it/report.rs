@@ -116,6 +116,7 @@ fn input(dynamics: Dynamics) -> ReportInput {
         analysis,
         creation_timestamp: 1_700_000_000,
         robustness: None,
+        curation: None,
     }
 }
 
@@ -210,6 +211,7 @@ fn reference_report_renders() {
         provenance: Vec::new(),
         creation_timestamp: 0,
         robustness: None,
+        curation: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let pdf = render(&input, dir.path()).unwrap();
