@@ -38,6 +38,8 @@ pub struct CurationInput {
     /// Strategy names in the experiment's order.
     pub strategies: Vec<String>,
     pub seeds: Vec<u64>,
+    /// PM threshold of the `premem` strategy.
+    pub threshold: f64,
     pub base_examples: usize,
     pub results: Vec<RoundResult>,
     /// Notes of selections that had too few eligible candidates.
@@ -50,6 +52,7 @@ pub struct CurationData {
     pub figure: String,
     pub base_examples: usize,
     pub seeds: String,
+    pub threshold: String,
     /// Strategy, round, examples, mean accuracy, standard deviation, seeds.
     pub rows: Vec<Vec<String>>,
     /// The data-efficiency sentence: the ratio, or why there is none.
@@ -151,6 +154,7 @@ pub fn render(input: &CurationInput, out_dir: &Path) -> Result<CurationData, Rep
         figure,
         base_examples: input.base_examples,
         seeds: input.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+        threshold: format!("{}", input.threshold),
         rows,
         efficiency: efficiency_sentence(&curves),
         notes: input.notes.clone(),

@@ -139,7 +139,7 @@ Values are at each run's last checkpoint; accuracies are fractions of correct sa
   #let cu = data.curation
   #pagebreak()
   = Data curation
-  Round 1 fine-tunes the base model on the #cu.base_examples base examples. After each round, every strategy picks candidates from a pool of new examples, each seeded from a base example, and the next round fine-tunes the base model again on the base set plus every candidate picked so far. Strategies other than `random` rank candidates by statistics of their seed example measured on the previous round's model; `premem` draws from the candidates whose seed has pre-memorization accuracy at or below its threshold. Selection seeds: #cu.seeds.
+  Round 1 fine-tunes the base model on the #cu.base_examples base examples. After each round, every strategy picks candidates from a pool of new examples, each seeded from a base example, and the next round fine-tunes the base model again on the base set plus every candidate picked so far. Strategies other than `random` rank candidates by statistics of their seed example measured on the previous round's model; `premem` draws from the candidates whose seed has pre-memorization accuracy at or below #cu.threshold. Selection seeds: #cu.seeds.
 
   #figure(
     image(cu.figure, width: 85%),

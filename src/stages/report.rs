@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use crate::analysis::pm::{example_series, pm_series};
 use crate::analysis::{Analysis, Dynamics};
 use crate::experiment::{DataSource, Experiment, Source, SyntheticData};
+use crate::curation::Strategy;
 use crate::report::curation::CurationInput;
 use crate::report::robustness::{ExampleAccuracy, PerturbedAccuracy, RobustnessInput};
 use crate::report::{self, ExampleText, ReportInput};
@@ -152,6 +153,14 @@ fn curation_input(context: &StageContext) -> Result<Option<CurationInput>, Stage
     Ok(Some(CurationInput {
         strategies: config.strategies.iter().map(|s| s.label().to_string()).collect(),
         seeds: config.seeds.clone(),
+        threshold: config
+            .strategies
+            .iter()
+            .find_map(|s| match s {
+                Strategy::Premem { threshold } => Some(*threshold),
+                _ => None,
+            })
+            .unwrap_or(crate::curation::DEFAULT_PM_THRESHOLD),
         base_examples,
         results,
         notes,

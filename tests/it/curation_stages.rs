@@ -8,6 +8,7 @@ use std::process::Command;
 use premem::cache::DigestMemo;
 use premem::curation::Strategy;
 use premem::experiment::{self, ExperimentError, PoolSource, Roots};
+use premem::report::curation::{strategy_curve, RoundResult};
 use premem::stages::{Job, Plan, StageKind};
 
 use crate::helpers::repo_root;
@@ -275,4 +276,36 @@ fn curation_runs_to_report_and_reuses_cache() {
     // A second run reuses every stage.
     let stdout = run();
     assert!(stdout.contains("0 built"), "{stdout}");
+}
+
+fn result(round: usize, strategy: Option<&str>, seed: Option<u64>, examples: usize, accuracy: f64) -> RoundResult {
+    RoundResult {
+        round,
+        strategy: strategy.map(String::from),
+        seed,
+        train_examples: examples,
+        test_accuracy: accuracy,
+        test_samples: 10,
+    }
+}
+
+#[test]
+fn strategy_curve_averages_seeds() {
+    let results = [
+        result(1, None, None, 4, 0.1),
+        result(2, Some("premem"), Some(0), 8, 0.2),
+        result(2, Some("premem"), Some(1), 8, 0.4),
+        result(2, Some("random"), Some(0), 8, 0.9),
+    ];
+    let curve = strategy_curve(&results, "premem");
+    assert_eq!(curve.len(), 2);
+
+    let (round, first, seeds) = curve[0];
+    assert_eq!((round, first.examples, first.mean_accuracy, first.std, seeds), (1, 4.0, 0.1, 0.0, 1));
+
+    let (round, second, seeds) = curve[1];
+    assert_eq!((round, second.examples, seeds), (2, 8.0, 2));
+    assert!((second.mean_accuracy - 0.3).abs() < 1e-12);
+    // Sample standard deviation of 0.2 and 0.4.
+    assert!((second.std - 0.02f64.sqrt()).abs() < 1e-12, "{}", second.std);
 }
