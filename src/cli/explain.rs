@@ -12,7 +12,8 @@ pub struct Args {
     #[command(flatten)]
     pub experiment: ExperimentArgs,
 
-    /// Stage kind: prepare-data, fine-tune, import, sample, score, analyze or report.
+    /// Stage kind: prepare-data, fine-tune, import, sample, score, robustness,
+    /// curation-pool, curation-eval, curation-select, analyze or report.
     pub stage: StageKind,
 }
 

@@ -15,8 +15,10 @@ pub struct Args {
     #[command(flatten)]
     pub experiment: ExperimentArgs,
 
-    /// Run only the stages up to and including this one (prepare-data,
-    /// fine-tune, import, sample, score, analyze, report).
+    /// Run only the stages up to and including this kind, in pipeline order:
+    /// prepare-data, fine-tune, import, sample, score, robustness,
+    /// curation-pool, curation-eval, curation-select, analyze, report.
+    /// Stages that read a skipped stage are skipped too.
     #[arg(long, value_name = "STAGE")]
     pub until: Option<StageKind>,
 
