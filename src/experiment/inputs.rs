@@ -9,7 +9,7 @@ use crate::data::{self, DataError, Example};
 use crate::synth::{generate_split, Problem, SynthError};
 
 use super::error::Location;
-use super::schema::{DataSource, Experiment, Source};
+use super::schema::{CurationConfig, DataSource, Experiment, PoolSource, Source};
 
 /// Folders that relative data and model paths are resolved against.
 #[derive(Debug, Clone)]
@@ -59,6 +59,12 @@ pub enum InputError {
         #[source]
         source: SynthError,
     },
+    #[error("{location}: key `curation.pool`: {path}:{line}: the candidate has no `seed_id` field\n  hint: every pool line names the base example it was seeded from, as `\"seed_id\": \"<id>\"`")]
+    PoolSeed {
+        location: Location,
+        path: PathBuf,
+        line: usize,
+    },
     #[error("{location}: key `{key}`: {path} is not a model: {message}")]
     NotAModel {
         location: Location,
@@ -97,7 +103,44 @@ pub fn check_inputs(experiment: &Experiment, roots: &Roots) -> Result<LoadedData
         }
     };
     check_source(experiment, roots)?;
+    check_pool(experiment, roots)?;
     Ok(LoadedData { train, test })
+}
+
+/// Checks that a `[curation]` pool file exists, parses, and gives every
+/// line a `seed_id`.
+fn check_pool(experiment: &Experiment, roots: &Roots) -> Result<(), InputError> {
+    let Some(CurationConfig {
+        pool: PoolSource::File(relative),
+        ..
+    }) = &experiment.curation
+    else {
+        return Ok(());
+    };
+    let key = "curation.pool";
+    let location = key_location(experiment, key);
+    let path = roots.data_path(relative);
+    if !path.is_file() {
+        return Err(InputError::Missing {
+            location,
+            key: key.into(),
+            path,
+            hint: "relative data paths start at the data root: set --data-dir or PREMEM_DATA_DIR".into(),
+        });
+    }
+    let examples = data::load_jsonl(&path, experiment.data.format).map_err(|source| InputError::Data {
+        location: location.clone(),
+        key: key.into(),
+        source,
+    })?;
+    if let Some(example) = examples.iter().find(|e| e.extra("seed_id").is_none()) {
+        return Err(InputError::PoolSeed {
+            location,
+            path,
+            line: example.line,
+        });
+    }
+    Ok(())
 }
 
 /// The generated problems as examples, `line` counting from 1.

@@ -70,6 +70,7 @@ pub fn run_pool(context: &StageContext) -> Result<(), StageError> {
     let base_examples: Vec<Example> = base.iter().map(example_of).collect();
     let base_ids: BTreeSet<String> = base.iter().map(|e| e.id.clone()).collect();
 
+    let mut outside_base = 0;
     let candidates = match (&config.pool, &experiment.data.source) {
         (PoolSource::Synthetic { per_seed, seed }, DataSource::Synthetic(synthetic)) => {
             synthetic_pool(&base_examples, &synthetic.generator, *per_seed, *seed)?
@@ -78,9 +79,15 @@ pub fn run_pool(context: &StageContext) -> Result<(), StageError> {
             unreachable!("reading the experiment rejects a synthetic pool with data files")
         }
         (PoolSource::File(path), _) => {
+            // A pool may be written for the whole train file; candidates
+            // seeded from examples outside the prepared subset are left out.
             let path = plan.roots.data_path(path);
-            curation::load_pool(&path, experiment.data.format, &base_ids)
-                .map_err(|e| StageError::read(&path, e))?
+            let examples = crate::data::load_jsonl(&path, experiment.data.format)?;
+            let (inside, outside): (Vec<Example>, Vec<Example>) = examples
+                .into_iter()
+                .partition(|e| e.extra("seed_id").is_none_or(|seed| base_ids.contains(seed)));
+            outside_base = outside.len();
+            curation::pool_from_examples(&path, inside, &base_ids).map_err(|e| StageError::read(&path, e))?
         }
     };
 
@@ -115,6 +122,7 @@ pub fn run_pool(context: &StageContext) -> Result<(), StageError> {
         &serde_json::json!({
             "candidates": candidates.len() - dropped,
             "dropped_as_test_questions": dropped,
+            "dropped_seed_outside_base_set": outside_base,
         }),
     )?;
 

@@ -309,3 +309,120 @@ fn strategy_curve_averages_seeds() {
     // Sample standard deviation of 0.2 and 0.4.
     assert!((second.std - 0.02f64.sqrt()).abs() < 1e-12, "{}", second.std);
 }
+
+/// GSM8k-format lines with explicit ids `{prefix}{i}` and short questions
+/// that fit the tiny model; `seed` adds a `seed_id` field.
+fn gsm8k_lines(prefix: &str, count: usize, seed: impl Fn(usize) -> Option<String>) -> String {
+    let mut text = String::new();
+    for i in 0..count {
+        let mut line = serde_json::json!({
+            "id": format!("{prefix}{i}"),
+            "question": format!("{prefix}{i}: Tom has {i} pens and gets 2. How many?"),
+            "answer": format!("{i} + 2 = {}\n#### {}", i + 2, i + 2),
+        });
+        if let Some(seed_id) = seed(i) {
+            line["seed_id"] = seed_id.into();
+        }
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    text
+}
+
+const FILE_POOL: &str = r#"
+[data]
+format = "gsm8k"
+train = "train.jsonl"
+test = "test.jsonl"
+train_subset = 4
+
+[model]
+path = "tiny"
+
+[train]
+batch_size = 4
+
+[sweep]
+learning_rate = [1e-3]
+epochs = [1]
+
+[sampling]
+k_train = 2
+k_test = 2
+max_new_tokens = 6
+batch_size = 16
+
+[curation]
+pool = "pool.jsonl"
+add = [2]
+strategies = ["loss", "random"]
+seeds = [0]
+"#;
+
+#[test]
+fn pool_file_checked_before_running() {
+    let setup = Setup::new();
+    let data = setup.path().join("data");
+    std::fs::write(data.join("train.jsonl"), gsm8k_lines("t", 6, |_| None)).unwrap();
+    std::fs::write(data.join("test.jsonl"), gsm8k_lines("e", 3, |_| None)).unwrap();
+    let path = setup.write("pool.toml", FILE_POOL);
+    let experiment = experiment::load(&path).unwrap();
+
+    let error = experiment::check_inputs(&experiment, &setup.roots()).unwrap_err().to_string();
+    assert!(error.contains("curation.pool") && error.contains("does not exist"), "{error}");
+
+    // Line 2 lacks its seed_id.
+    std::fs::write(data.join("pool.jsonl"), gsm8k_lines("c", 3, |i| (i != 1).then(|| "t0".to_string()))).unwrap();
+    let error = experiment::check_inputs(&experiment, &setup.roots()).unwrap_err().to_string();
+    assert!(error.contains("pool.jsonl:2") && error.contains("seed_id"), "{error}");
+}
+
+#[test]
+fn pool_file_keeps_base_seeds_only() {
+    if premem::report::typst::find_typst().is_none() {
+        eprintln!("skipped: typst is not installed");
+        return;
+    }
+    let setup = Setup::new();
+    let data = setup.path().join("data");
+    std::fs::write(data.join("train.jsonl"), gsm8k_lines("t", 6, |_| None)).unwrap();
+    std::fs::write(data.join("test.jsonl"), gsm8k_lines("e", 3, |_| None)).unwrap();
+    // Two candidates per train example; only 4 of the 6 are in the base set.
+    std::fs::write(data.join("pool.jsonl"), gsm8k_lines("c", 12, |i| Some(format!("t{}", i / 2)))).unwrap();
+    setup.write("pool.toml", FILE_POOL);
+
+    let output = setup
+        .premem()
+        .args(["report", "experiments/pool.toml", "--reports-dir", "reports"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let summaries: Vec<serde_json::Value> = walk(&setup.path().join("cache"))
+        .into_iter()
+        .filter(|p| p.ends_with("summary.json") && p.to_string_lossy().contains("curation-pool"))
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect();
+    assert_eq!(summaries.len(), 1);
+    assert_eq!(summaries[0]["candidates"], 8);
+    assert_eq!(summaries[0]["dropped_seed_outside_base_set"], 4);
+    assert_eq!(summaries[0]["dropped_as_test_questions"], 0);
+
+    let rows = std::fs::read_to_string(setup.path().join("reports/pool/curation.csv")).unwrap();
+    assert!(rows.lines().any(|l| l.starts_with("2,loss,0,6,")), "{rows}");
+    assert!(rows.lines().any(|l| l.starts_with("2,random,0,6,")), "{rows}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
