@@ -110,7 +110,22 @@ fn main() {
     };
 
     if let Err(error) = result {
-        eprintln!("error: {error:#}");
+        eprintln!("error: {}", error_chain(&error));
         std::process::exit(cli::exit_code(&error));
     }
+}
+
+/// Joins an error and its causes with ": ", skipping a cause whose text the
+/// message already contains: several library errors repeat their source in
+/// their own message.
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
