@@ -98,7 +98,7 @@ impl StageKind {
             StageKind::CurationEval => 1,
             StageKind::CurationSelect => 1,
             StageKind::Analyze => 1,
-            StageKind::Report => 1,
+            StageKind::Report => 2,
         }
     }
 }

@@ -132,6 +132,7 @@ fn curation_input(context: &StageContext) -> Result<Option<CurationInput>, Stage
     };
     let mut results = Vec::new();
     let mut notes = Vec::new();
+    let mut chosen = std::collections::BTreeMap::new();
     for &index in &context.stage().upstream {
         let stage = &plan.stages[index];
         let entry = context.cache.entry_dir(stage.kind.name(), &stage.key);
@@ -139,14 +140,27 @@ fn curation_input(context: &StageContext) -> Result<Option<CurationInput>, Stage
             Job::CurationEval { .. } => results.push(read_eval(&entry)?),
             Job::CurationSelect { .. } => {
                 let selection = read_selection(&entry)?;
-                if let Some(note) = selection.note {
+                if let Some(note) = &selection.note {
                     notes.push(format!(
                         "{} seed {}, after round {}: {note}",
                         selection.strategy, selection.seed, selection.round
                     ));
                 }
+                chosen.insert(
+                    (selection.strategy, selection.seed, selection.round),
+                    selection.chosen,
+                );
             }
             _ => {}
+        }
+    }
+    // premem and random draw in the same seeded order, so when premem's
+    // filter admits every remaining candidate the two choose alike.
+    for ((strategy, seed, round), ids) in &chosen {
+        if strategy == "premem" && chosen.get(&("random".to_string(), *seed, *round)) == Some(ids) {
+            notes.push(format!(
+                "premem seed {seed}, after round {round}: chose the same candidates as random, because every candidate it reached in their shared seeded order passed the PM threshold"
+            ));
         }
     }
     let base_examples = read_prepared(&context.upstream_dir(StageKind::PrepareData)?, Split::Train)?.len();

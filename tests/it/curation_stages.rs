@@ -272,6 +272,10 @@ fn curation_runs_to_report_and_reuses_cache() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(reports.join("report.json")).unwrap()).unwrap();
     assert!(json["curation"]["efficiency"].as_str().unwrap().contains("premem"));
+    // The untrained tiny model solves nothing, so every seed has PM 0 and
+    // premem's filter passes every candidate.
+    let notes = json["curation"]["notes"].to_string();
+    assert!(notes.contains("premem seed 0, after round 1: chose the same candidates as random"), "{notes}");
 
     // A second run reuses every stage.
     let stdout = run();
