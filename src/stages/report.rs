@@ -123,7 +123,7 @@ fn robustness_input(
     }))
 }
 
-/// The curation rounds' evaluations and selection notes; None without
+/// Collects the curation rounds' evaluations and selection notes; None without
 /// `[curation]`.
 fn curation_input(context: &StageContext) -> Result<Option<CurationInput>, StageError> {
     let plan = context.plan;
