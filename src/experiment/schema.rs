@@ -214,9 +214,9 @@ pub struct NamedPerturbation {
 }
 
 /// Rounds of data curation (`[curation]`). Round 1 fine-tunes the base
-/// model on the prepared train split (the base set); every later round
+/// model on the prepared train split (the base set). Every later round
 /// fine-tunes the base model again on the base set plus every candidate
-/// added so far, for each strategy and selection seed.
+/// added so far, once per strategy and selection seed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CurationConfig {
     pub pool: PoolSource,
@@ -234,9 +234,9 @@ pub struct CurationConfig {
 }
 
 impl CurationConfig {
-    /// The fine-tuning configuration of every round: the full base set (a
-    /// round's added candidates come on top), seed 0. Round 1 with these
-    /// settings has the same cache key as a sweep run with the same values.
+    /// Returns the fine-tuning configuration of every round: the full base
+    /// set (a round's added candidates come on top) and seed 0. Round 1 then
+    /// has the same cache key as a sweep run with the same values.
     pub fn run(&self) -> RunConfig {
         RunConfig {
             learning_rate: self.learning_rate,
@@ -251,7 +251,7 @@ impl CurationConfig {
     }
 }
 
-/// Where curation candidates come from.
+/// Source of the curation candidates.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PoolSource {
     /// `per_seed` new variants of each base problem's family, from the

@@ -42,7 +42,8 @@ pub struct CurationInput {
     pub threshold: f64,
     pub base_examples: usize,
     pub results: Vec<RoundResult>,
-    /// Notes of selections that had too few eligible candidates.
+    /// Notes of selections: too few eligible candidates, or premem choosing
+    /// the same candidates as random.
     pub notes: Vec<String>,
 }
 

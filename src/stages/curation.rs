@@ -6,8 +6,9 @@
 //!   `seed_id` extra field) and `ifd.csv` (the two NLLs of instruction-
 //!   following difficulty of each base example under the untuned model).
 //! - curation-eval samples the test split at the round's last checkpoint and
-//!   writes `eval.json`; when a selection follows, it also samples and
-//!   scores the base set at every checkpoint and writes `dynamics.json`.
+//!   writes `eval.json`. When a selection that reads statistics follows, it
+//!   also samples and scores the base set at every checkpoint, so the
+//!   `dynamics.json` it always writes has train records.
 //! - curation-select applies one strategy and seed and writes `added.jsonl`,
 //!   every candidate added so far in this line, and `selection.json`.
 
@@ -59,7 +60,7 @@ fn curation_config<'a>(context: &'a StageContext<'a>) -> &'a CurationConfig {
 }
 
 /// Builds the pool, checks it against the base and test sets and scores
-/// IFD of every base example when a strategy uses it.
+/// IFD of every base example.
 pub fn run_pool(context: &StageContext) -> Result<(), StageError> {
     let plan = context.plan;
     let config = curation_config(context);
@@ -155,16 +156,19 @@ fn write_ifd(context: &StageContext, base: &[PreparedExample]) -> Result<(), Sta
     bar.finish_and_clear();
 
     let path = context.out_dir.join("ifd.csv");
-    let mut text = String::from("id,nll_given_question,nll_alone\n");
+    let write_error = |e: csv::Error| StageError::write(&path)(e.into());
+    let mut writer = csv::Writer::from_path(&path).map_err(write_error)?;
+    writer
+        .write_record(["id", "nll_given_question", "nll_alone"])
+        .map_err(write_error)?;
     for (index, example) in base.iter().enumerate() {
-        text.push_str(&format!(
-            "{},{},{}\n",
-            csv_field(&example.id),
-            scores[index].nll_mean,
-            scores[base.len() + index].nll_mean
-        ));
+        let given = scores[index].nll_mean.to_string();
+        let alone = scores[base.len() + index].nll_mean.to_string();
+        writer
+            .write_record([example.id.as_str(), &given, &alone])
+            .map_err(write_error)?;
     }
-    std::fs::write(&path, text).map_err(StageError::write(&path))
+    writer.flush().map_err(StageError::write(&path))
 }
 
 /// Reads `ifd.csv` of a pool entry.
@@ -177,7 +181,7 @@ fn read_ifd(pool_dir: &Path) -> Result<BTreeMap<String, IfdScores>, StageError> 
         let field = |i: usize| -> Result<f64, StageError> {
             row.get(i)
                 .and_then(|v| v.parse().ok())
-                .ok_or_else(|| StageError::read(&path, format!("line {}: invalid number", index + 2)))
+                .ok_or_else(|| StageError::read(&path, format!("line {}: column {} is not a number", index + 2, i + 1)))
         };
         scores.insert(
             row.get(0).unwrap_or_default().to_string(),
@@ -211,7 +215,7 @@ pub fn run_eval(context: &StageContext) -> Result<(), StageError> {
     let mut checkpoints = read_checkpoints(&fine_tune_dir)?;
     checkpoints.sort_by_key(|c| c.epoch);
     let last_epoch = checkpoints.last().map(|c| c.epoch).ok_or_else(|| {
-        StageError::read(&fine_tune_dir.join("checkpoints.json"), "no checkpoints")
+        StageError::read(&fine_tune_dir.join("checkpoints.json"), "the fine-tune entry lists no checkpoints")
     })?;
 
     let sampling = &training.sampling;
@@ -443,13 +447,5 @@ fn example_of(prepared: &PreparedExample) -> Example {
         question: prepared.question.clone(),
         solution: prepared.solution.clone(),
         extra: prepared.extra.clone(),
-    }
-}
-
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
     }
 }

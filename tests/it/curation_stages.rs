@@ -173,7 +173,8 @@ fn synthetic_pool_needs_synthetic_data() {
         "train = \"train.jsonl\"\ntest = \"test.jsonl\"\n",
     );
     let error = setup.load_error(&format!("{files}{CURATION}"));
-    assert!(error.contains("curation.pool") && error.contains("[data.synthetic]"), "{error}");
+    assert!(error.contains("curation.pool"), "{error}");
+    assert!(error.contains("[data.synthetic]"), "{error}");
 }
 
 #[test]
@@ -373,12 +374,14 @@ fn pool_file_checked_before_running() {
     let experiment = experiment::load(&path).unwrap();
 
     let error = experiment::check_inputs(&experiment, &setup.roots()).unwrap_err().to_string();
-    assert!(error.contains("curation.pool") && error.contains("does not exist"), "{error}");
+    assert!(error.contains("curation.pool"), "{error}");
+    assert!(error.contains("does not exist"), "{error}");
 
     // Line 2 lacks its seed_id.
     std::fs::write(data.join("pool.jsonl"), gsm8k_lines("c", 3, |i| (i != 1).then(|| "t0".to_string()))).unwrap();
     let error = experiment::check_inputs(&experiment, &setup.roots()).unwrap_err().to_string();
-    assert!(error.contains("pool.jsonl:2") && error.contains("seed_id"), "{error}");
+    assert!(error.contains("pool.jsonl:2"), "{error}");
+    assert!(error.contains("seed_id"), "{error}");
 }
 
 #[test]
@@ -417,7 +420,7 @@ fn pool_file_keeps_base_seeds_only() {
     assert!(rows.lines().any(|l| l.starts_with("2,random,0,6,")), "{rows}");
 }
 
-/// Every file under `dir`.
+/// Lists every file under `dir`, recursively.
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
